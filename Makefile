@@ -1,0 +1,59 @@
+# Two commands for a fresh machine (see README.md):
+#   make reproduce   set everything up, run every paper's notebooks at smoke scale, build the gallery
+#   make test        set everything up, run the notebooks at smoke scale, then the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SCALE ?= smoke
+PYTEST_ARGS ?=
+STAMP := $(VENV)/.setup-done
+
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export MPLBACKEND := Agg
+
+.PHONY: setup data reproduce notebooks gallery test unit lint clean
+
+setup: $(STAMP)
+
+# torch==2.13.0 first: it is the CPU wheel on local disk; a bare `torch` pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (replications)"
+	$(MAKE) --no-print-directory data
+	touch $@
+
+# Offline corpora (Debian text packages); says what is missing instead of failing.
+data:
+	@if [ -f ci/fetch_offline_data.sh ]; then bash ci/fetch_offline_data.sh; fi
+
+notebooks: setup
+	$(PY) ci/run_notebooks.py --scale $(SCALE)
+
+gallery: setup
+	$(PY) ci/build_gallery.py --scale $(SCALE)
+
+# The main job: regenerate every paper's figures, metrics and claims at smoke scale, then the gallery.
+reproduce: setup
+	$(PY) ci/run_notebooks.py --scale $(SCALE); nb=$$?; \
+	$(PY) ci/build_gallery.py --scale $(SCALE) && exit $$nb
+
+# Everything: the smoke run (whose claims the tests check), the gallery, then pytest.
+test: setup
+	$(PY) ci/run_notebooks.py --scale smoke; nb=$$?; \
+	$(PY) ci/build_gallery.py --scale smoke; \
+	$(PY) -m pytest $(PYTEST_ARGS); py=$$?; \
+	if [ $$nb -ne 0 ]; then echo "some notebooks failed at smoke scale (see the FAILURES above)"; fi; \
+	exit $$(( nb || py ))
+
+# Unit tests only (no notebook run): quick feedback while developing.
+unit: setup
+	$(PY) -m pytest -m "not smoke" $(PYTEST_ARGS)
+
+clean:
+	rm -rf runs .pytest_cache

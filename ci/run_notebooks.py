@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Run every paper's notebooks (or a chosen few) with papermill at one scale.
+
+    python ci/run_notebooks.py --scale smoke                       # everything, two at a time
+    python ci/run_notebooks.py --paper scaling_inference           # one paper
+    python ci/run_notebooks.py --notebook scaling_inference/analytic -p seed 1
+
+Each notebook runs in its own papermill process with one BLAS/OpenMP thread (two notebooks at once
+use a 2-core machine better than one notebook with two threads). Executed notebooks and their
+results go to ``runs/<scale>/<paper>/<notebook>/``. Within a paper, a notebook named ``NN_name``
+waits for every notebook of that paper with a smaller ``NN`` (training before figures); notebooks
+without a numeric prefix, or with the same one, are independent.
+
+Prints live progress (cell k/n of each running notebook), then a time table, then a failure report
+naming each failed notebook and its failing cell's error. Exits 1 if any notebook failed.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PAPERS = REPO / "papers"
+SCALES = ("smoke", "small", "full")
+PREFIX = re.compile(r"^(\d+)_")
+
+
+@dataclass
+class Job:
+    paper: str
+    name: str                 # notebook stem, e.g. "01_train"
+    path: Path
+    status: str = "pending"   # pending | running | ok | failed | skipped
+    seconds: float = 0.0
+    error: str = ""
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+    started: float = 0.0
+    log_path: Path | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.paper}/{self.name}"
+
+    @property
+    def order(self) -> int | None:
+        m = PREFIX.match(self.name)
+        return int(m.group(1)) if m else None
+
+
+def discover(papers: list[str] | None, notebooks: list[str] | None, papers_dir: Path = PAPERS) -> list[Job]:
+    """Notebooks under papers/<paper>/*.ipynb, filtered by --paper / --notebook."""
+    jobs = []
+    for path in sorted(papers_dir.glob("*/*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        jobs.append(Job(paper=path.parent.name, name=path.stem, path=path))
+    known_papers = sorted({j.paper for j in jobs})
+    if papers:
+        unknown = sorted(set(papers) - set(known_papers))
+        if unknown:
+            sys.exit(f"unknown paper(s) {unknown}; papers with notebooks: {', '.join(known_papers)}")
+        jobs = [j for j in jobs if j.paper in papers]
+    if notebooks:
+        chosen = []
+        for want in notebooks:
+            match = [j for j in jobs if want in (j.key, j.name)]
+            if not match:
+                sys.exit(f"unknown notebook {want!r}; valid: {', '.join(j.key for j in jobs)}")
+            chosen += [j for j in match if j not in chosen]
+        jobs = chosen
+    return jobs
+
+
+def parse_value(text: str):
+    """'3' -> 3, '0.1' -> 0.1, 'None' -> None, '{"a": 1}' -> dict; anything else stays a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def declared_parameters(path: Path) -> set[str]:
+    import papermill
+    return set(papermill.inspect_notebook(str(path)).keys())
+
+
+def blocked_by(job: Job, jobs: list[Job]) -> list[Job]:
+    """Notebooks of the same paper with a smaller numeric prefix."""
+    if job.order is None:
+        return []
+    return [j for j in jobs if j.paper == job.paper and j.order is not None and j.order < job.order]
+
+
+def cell_progress(executed: Path) -> str:
+    """'cell k/n' from the papermill-annotated output notebook, which papermill saves at each cell start."""
+    try:
+        nb = json.loads(executed.read_text())
+    except (OSError, ValueError):
+        return "starting"
+    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    done = sum(c.get("metadata", {}).get("papermill", {}).get("status") == "completed" for c in cells)
+    return f"cell {min(done + 1, len(cells))}/{len(cells)}"
+
+
+def failure_from_notebook(executed: Path) -> str:
+    """The failing cell's index, first source line and error, from the executed notebook."""
+    try:
+        nb = json.loads(executed.read_text())
+    except (OSError, ValueError):
+        return ""
+    code_index = 0
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        code_index += 1
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                src = "".join(cell.get("source", "")).strip().splitlines()
+                first = src[0] if src else ""
+                tb = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in out.get("traceback", [])]
+                tail = "\n".join("      " + line for chunk in tb[-3:] for line in chunk.splitlines()[-6:])
+                return (f"code cell {code_index} ({first[:80]!r}): {out.get('ename')}: {out.get('evalue')}\n{tail}")
+    return ""
+
+
+def start(job: Job, args, extra_params: dict, runs_dir: Path) -> None:
+    out_dir = runs_dir / job.paper / job.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = out_dir / f"{job.name}.ipynb"
+    job.log_path = out_dir / "papermill.log"
+    params = {"scale": args.scale, "out_dir": str(out_dir), **extra_params}
+    cmd = [sys.executable, "-m", "papermill", str(job.path), str(executed), "--kernel", args.kernel,
+           "--cwd", str(job.path.parent), "--no-progress-bar", "--log-output"]
+    if args.cell_timeout:
+        cmd += ["--execution-timeout", str(args.cell_timeout)]
+    for k, v in params.items():
+        cmd += ["-y", json.dumps({k: v})]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               OPENBLAS_NUM_THREADS=str(args.threads), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    job.status, job.started = "running", time.time()
+    job.proc = subprocess.Popen(cmd, stdout=open(job.log_path, "w"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
+
+
+def finish(job: Job, runs_dir: Path) -> None:
+    job.seconds = time.time() - job.started
+    executed = runs_dir / job.paper / job.name / f"{job.name}.ipynb"
+    if job.proc.returncode == 0:
+        job.status = "ok"
+        return
+    job.status = "failed"
+    job.error = failure_from_notebook(executed)
+    if not job.error and job.log_path and job.log_path.exists():
+        tail = job.log_path.read_text(errors="replace").strip().splitlines()[-8:]
+        job.error = "papermill failed before any cell error:\n" + "\n".join("      " + t for t in tail)
+
+
+def write_summary(path: Path, scale: str, jobs: list[Job], total: float) -> None:
+    """Merge this invocation's results into runs/<scale>/run_notebooks.json (read by the gallery)."""
+    try:
+        previous = {(n["paper"], n["name"]): n for n in json.loads(path.read_text())["notebooks"]}
+    except (OSError, ValueError, KeyError):
+        previous = {}
+    for j in jobs:
+        previous[(j.paper, j.name)] = {"paper": j.paper, "name": j.name, "status": j.status,
+                                       "seconds": round(j.seconds, 1), "error": j.error}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"scale": scale, "last_wall_time_s": round(total, 1),
+                                "notebooks": sorted(previous.values(), key=lambda n: (n["paper"], n["name"]))},
+                               indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", default="smoke", choices=SCALES)
+    ap.add_argument("--paper", action="append", help="run only this paper's notebooks (repeatable)")
+    ap.add_argument("--notebook", action="append", help="run only this notebook: paper/name or name (repeatable)")
+    ap.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="pass a parameter to every selected notebook (validated against its parameters cell)")
+    ap.add_argument("--jobs", type=int, default=2, help="notebooks at once (default 2)")
+    ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads per notebook (default 1)")
+    ap.add_argument("--kernel", default="python3")
+    ap.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell before papermill gives up")
+    ap.add_argument("--runs-dir", type=Path, default=REPO / "runs")
+    ap.add_argument("--papers-dir", type=Path, default=PAPERS, help=argparse.SUPPRESS)
+    ap.add_argument("--heartbeat", type=float, default=15.0, help="seconds between progress lines")
+    args = ap.parse_args(argv)
+
+    jobs = discover(args.paper, args.notebook, args.papers_dir)
+    if not jobs:
+        print(f"no notebooks found under {args.papers_dir}")
+        return 0
+    extra = {name: parse_value(value) for name, value in args.param}
+    for name in ("scale", "out_dir"):
+        if name in extra:
+            sys.exit(f"-p {name} is set by this script; use --scale / --runs-dir")
+    for job in jobs:
+        declared = declared_parameters(job.path)
+        unknown = sorted(set(extra) - declared)
+        if unknown:
+            sys.exit(f"{job.key} has no parameter(s) {unknown}; its parameters: {', '.join(sorted(declared))}")
+
+    runs_dir = args.runs_dir / args.scale
+    t0, last_beat = time.time(), 0.0
+    print(f"running {len(jobs)} notebook(s) at scale {args.scale!r}, {args.jobs} at a time, "
+          f"{args.threads} thread(s) each -> {runs_dir}", flush=True)
+    while any(j.status in ("pending", "running") for j in jobs):
+        for job in [j for j in jobs if j.status == "running"]:
+            if job.proc.poll() is not None:
+                finish(job, runs_dir)
+                mark = "ok  " if job.status == "ok" else "FAIL"
+                print(f"[{mark}] {job.key} in {job.seconds:.1f} s", flush=True)
+        for job in [j for j in jobs if j.status == "pending"]:
+            deps = blocked_by(job, jobs)
+            bad = [d for d in deps if d.status in ("failed", "skipped")]
+            if bad:
+                job.status, job.error = "skipped", f"needs {', '.join(d.key for d in bad)}, which did not succeed"
+                print(f"[skip] {job.key}: {job.error}", flush=True)
+        running = [j for j in jobs if j.status == "running"]
+        for job in [j for j in jobs if j.status == "pending"]:
+            if len(running) >= args.jobs:
+                break
+            if all(d.status == "ok" for d in blocked_by(job, jobs)):
+                start(job, args, extra, runs_dir)
+                running.append(job)
+                print(f"[run ] {job.key}", flush=True)
+        now = time.time()
+        if running and now - last_beat >= args.heartbeat:
+            last_beat = now
+            done = sum(j.status in ("ok", "failed", "skipped") for j in jobs)
+            status = "; ".join(f"{j.key} {cell_progress(runs_dir / j.paper / j.name / f'{j.name}.ipynb')} "
+                               f"({now - j.started:.0f} s)" for j in running)
+            print(f"  [{done}/{len(jobs)} done, {now - t0:.0f} s] {status}", flush=True)
+        time.sleep(0.5)
+
+    total = time.time() - t0
+    width = max(len(j.key) for j in jobs)
+    print(f"\n{'notebook':<{width}}  {'status':<7}  seconds")
+    for job in sorted(jobs, key=lambda j: -j.seconds):
+        print(f"{job.key:<{width}}  {job.status:<7}  {job.seconds:7.1f}")
+    print(f"{'total wall time':<{width}}  {'':<7}  {total:7.1f}")
+    write_summary(runs_dir / "run_notebooks.json", args.scale, jobs, total)
+    failed = [j for j in jobs if j.status in ("failed", "skipped")]
+    if failed:
+        print("\nFAILURES")
+        for job in failed:
+            print(f"- {job.key} ({job.status}): {job.error}")
+            if job.log_path:
+                print(f"      log: {job.log_path}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shared library for the paper replications: models, kernels, data, training, evaluation."""

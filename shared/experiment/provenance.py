@@ -1,0 +1,69 @@
+"""What produced a result: code version, parameters, package versions, device, wall time."""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+TRACKED_PACKAGES = ("torch", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "transformers", "tokenizers",
+                    "peft", "diffusers", "safetensors", "scikit-learn", "papermill", "flash-attn")
+
+
+def git_state(root: Path = REPO_ROOT) -> dict:
+    """Commit hash and whether the work tree had uncommitted changes (None outside a git checkout)."""
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def package_versions(names=TRACKED_PACKAGES) -> dict:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_info() -> dict:
+    info = {"platform": platform.platform(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
+            "torch_threads": None, "cuda": None}
+    try:
+        import torch
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["cuda"] = {"device_count": torch.cuda.device_count(),
+                            "name": torch.cuda.get_device_name(0),
+                            "cuda_version": torch.version.cuda}
+    except ImportError:
+        pass
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def collect(params: dict, config: dict) -> dict:
+    return {"git": git_state(), "params": params, "config": config, "python": sys.version.split()[0],
+            "packages": package_versions(), "device": device_info(),
+            "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "HF_HUB_OFFLINE", "CI")}}

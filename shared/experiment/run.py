@@ -1,0 +1,172 @@
+"""A notebook run: validated parameters, its scale's config, and the results files it writes.
+
+Layout of ``out_dir`` (default ``runs/<scale>/<paper>/<notebook>/``)::
+
+    figures/<name>.png|.svg   every figure the notebook shows
+    metrics.json              every number a figure or table shows
+    claims.json               the paper's sentences made checkable, with ``holds`` computed
+    provenance.json           commit, parameters, versions, device, wall time (written at start, completed at finish)
+    tables/<name>.csv|.md     tables shown beside the paper's
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import provenance
+from .io import read_json, to_jsonable, write_json_atomic, write_text_atomic
+from .params import ParameterError, resolve_config, validate_params
+from .plotting import save_figure, set_theme
+
+RUNS_DIR = provenance.REPO_ROOT / "runs"
+
+
+@dataclass
+class Claim:
+    """A sentence of the paper made checkable.
+
+    ``holds`` is True / False when measured at this scale, None when not testable at this scale.
+    """
+    id: str
+    statement: str
+    paper_value: Any
+    ours: Any
+    holds: bool | None
+    scale: str
+    note: str = ""
+    source: str = ""          # where in the paper the statement / number comes from
+
+    @property
+    def status(self) -> str:
+        return {True: "holds", False: "fails", None: "not testable at this scale"}[self.holds]
+
+
+@dataclass
+class Run:
+    paper: str
+    notebook: str
+    params: dict
+    config: dict
+    out_dir: Path
+    started: float = field(default_factory=time.time)
+    claims: dict[str, Claim] = field(default_factory=dict)
+
+    @property
+    def scale(self) -> str:
+        return self.params["scale"]
+
+    @property
+    def seed(self) -> int:
+        return self.params["seed"]
+
+    # results ---------------------------------------------------------------------------------
+    def log_metrics(self, metrics: Mapping[str, Any]) -> dict:
+        """Merge ``metrics`` into metrics.json (written atomically); returns the merged dict."""
+        path = self.out_dir / "metrics.json"
+        merged = read_json(path, default={})
+        merged.update(to_jsonable(dict(metrics)))
+        write_json_atomic(path, merged)
+        return merged
+
+    def claim(self, id: str, statement: str, paper_value: Any, ours: Any, holds: Any,
+              note: str = "", source: str = "") -> Claim:
+        """Record a claim; ``holds`` must be computed from measured values (bool) or None."""
+        if holds is not None:
+            if isinstance(holds, np.bool_):
+                holds = bool(holds)
+            if not isinstance(holds, bool):
+                raise TypeError(f"claim {id!r}: holds must be a bool computed from numbers, or None; got {holds!r}")
+        c = Claim(id=id, statement=statement, paper_value=to_jsonable(paper_value), ours=to_jsonable(ours),
+                  holds=holds, scale=self.scale, note=note, source=source)
+        self.claims[id] = c
+        write_json_atomic(self.out_dir / "claims.json", [asdict(x) | {"status": x.status} for x in self.claims.values()])
+        return c
+
+    def save_figure(self, fig, name: str) -> list[Path]:
+        """Save a matplotlib figure as figures/<name>.png and .svg."""
+        return save_figure(fig, self.out_dir / "figures" / name)
+
+    def save_table(self, df, name: str) -> Path:
+        """Save a pandas DataFrame as tables/<name>.csv and a markdown copy; returns the CSV path."""
+        path = self.out_dir / "tables" / f"{name}.csv"
+        write_text_atomic(path, df.to_csv(index=False))
+        write_text_atomic(path.with_suffix(".md"), df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False))
+        return path
+
+    def finish(self) -> dict:
+        """Complete provenance.json with the wall time; returns a summary of the claims.
+
+        claims.json and metrics.json always exist after finish (empty when nothing was recorded).
+        """
+        if not (self.out_dir / "claims.json").exists():
+            write_json_atomic(self.out_dir / "claims.json", [])
+        if not (self.out_dir / "metrics.json").exists():
+            write_json_atomic(self.out_dir / "metrics.json", {})
+        self._write_provenance(status="finished")
+        counts = {s: sum(c.status == s for c in self.claims.values())
+                  for s in ("holds", "fails", "not testable at this scale")}
+        print(f"{self.paper}/{self.notebook} [{self.scale}]: {len(self.claims)} claims: "
+              + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; wall {time.time() - self.started:.1f} s"
+              + f"; results in {self.out_dir}")
+        return counts
+
+    def _write_provenance(self, status: str) -> None:
+        prov = provenance.collect(self.params, self.config)
+        prov.update({"paper": self.paper, "notebook": self.notebook, "scale": self.scale, "seed": self.seed,
+                     "status": status,
+                     "started_utc": datetime.fromtimestamp(self.started, timezone.utc).isoformat(timespec="seconds"),
+                     "wall_time_s": round(time.time() - self.started, 3)})
+        write_json_atomic(self.out_dir / "provenance.json", prov)
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+        torch.manual_seed(seed)
+    except ImportError:
+        pass
+
+
+def start_run(paper: str, notebook: str, params: Mapping[str, Any],
+              presets: Mapping[str, Mapping[str, Any]], extra_params: Mapping[str, tuple[type, ...]] | None = None,
+              theme: bool = True) -> Run:
+    """Validate ``params``, pick the scale's preset, create out_dir, seed, set the plot theme.
+
+    ``params`` holds the notebook's parameters cell (scale, seed, out_dir, nproc_per_node, nnodes,
+    data_dir, overrides, plus any ``extra_params`` the notebook declares as name -> accepted types).
+    Raises ParameterError (a ValueError) naming the valid choices on bad input.
+    """
+    params = validate_params(params, extra=extra_params)
+    config = resolve_config(presets, params["scale"], params["overrides"])
+    if params["scale"] == "full" and params.get("data_dir") is None and config.get("needs_data_dir", False):
+        raise ParameterError(f"{paper}/{notebook} at scale 'full' needs data_dir (where prepared datasets live)")
+    out_dir = Path(params["out_dir"]) if params.get("out_dir") else RUNS_DIR / params["scale"] / paper / notebook
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # A fresh run replaces the previous run's claims (stale claims must not survive a rerun).
+    for stale in ("claims.json", "metrics.json"):
+        (out_dir / stale).unlink(missing_ok=True)
+    seed_everything(params["seed"])
+    if theme:
+        set_theme()
+    run = Run(paper=paper, notebook=notebook, params=params, config=config, out_dir=out_dir)
+    run._write_provenance(status="running")
+    return run
+
+
+__all__ = ["Claim", "Run", "start_run", "seed_everything", "ParameterError"]
