@@ -1,0 +1,22 @@
+"""The shared trainer: one loop for every model family, with schedules, checkpoints, metrics and
+scale-out on torchrun (DDP / FSDP2). See shared/train/README.md."""
+from .checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, load_model_weights,
+                         verify_checkpoint)
+from .config import TrainConfig
+from .data import ResumableBatches
+from .distributed import (DistInfo, apply_parallelism, build_torchrun_command, init_distributed,
+                          launch, rank_slice)
+from .runner import run_training
+from .metrics import History, read_metrics
+from .optim import LionW, build_optimizer
+from .schedules import interpolate, lr_multiplier
+from .throughput import PEAK_FLOPS, mfu, peak_flops
+from .trainer import Trainer, seed_everything
+
+__all__ = [
+    "CheckpointError", "DistInfo", "History", "LionW", "PEAK_FLOPS", "ResumableBatches",
+    "TrainConfig", "Trainer", "apply_parallelism", "build_optimizer", "build_torchrun_command",
+    "init_distributed", "interpolate", "latest_checkpoint", "launch", "list_checkpoints",
+    "load_model_weights", "lr_multiplier", "mfu", "peak_flops", "rank_slice", "read_metrics",
+    "run_training", "seed_everything", "verify_checkpoint",
+]

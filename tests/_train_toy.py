@@ -1,0 +1,88 @@
+"""Tiny models, data and a training entry point for the trainer tests (not collected by pytest)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from shared.train import ResumableBatches, Trainer, TrainConfig, init_distributed
+
+D_IN, N_CLASSES, N_ROWS = 8, 4, 256
+
+
+class Block(nn.Module):
+    """Pre-norm residual MLP block: x + W2 dropout(gelu(W1 LN(x))); x: (B, d)."""
+
+    def __init__(self, d: int, dropout: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(d)
+        self.fc1, self.fc2 = nn.Linear(d, 2 * d), nn.Linear(2 * d, d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fc2(self.drop(F.gelu(self.fc1(self.norm(x)))))
+
+
+class ToyNet(nn.Module):
+    """(B, D_IN) features -> (B, N_CLASSES) logits; `blocks` is what FSDP shards."""
+
+    def __init__(self, d: int = 32, n_blocks: int = 2, dropout: float = 0.0):
+        super().__init__()
+        self.inp = nn.Linear(D_IN, d)
+        self.blocks = nn.ModuleList(Block(d, dropout) for _ in range(n_blocks))
+        self.head = nn.Linear(d, N_CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        for block in self.blocks:
+            h = block(h)
+        return self.head(h)
+
+
+class TinyLM(nn.Module):
+    """(B, T) token ids -> (B, T, V) logits, with tied input/output embeddings."""
+
+    def __init__(self, vocab: int = 16, d: int = 16):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, d)
+        self.mix = nn.Linear(d, d)
+        self.lm_head = nn.Linear(d, vocab, bias=False)
+        self.lm_head.weight = self.wte.weight
+        self.flops_per_token = 6 * sum(p.numel() for p in self.parameters())
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(torch.tanh(self.mix(self.wte(ids))))
+
+
+def make_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features (N_ROWS, D_IN) and labels (N_ROWS,) of a fixed random linear teacher."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(N_ROWS, D_IN, generator=g)
+    teacher = torch.randn(D_IN, N_CLASSES, generator=g)
+    return x, (x @ teacher).argmax(-1)
+
+
+def classify_loss(model: nn.Module, batch) -> tuple[torch.Tensor, dict]:
+    x, y = batch
+    logits = model(x)
+    return F.cross_entropy(logits, y), {"acc": (logits.argmax(-1) == y).float().mean()}
+
+
+def lm_loss(model: nn.Module, ids: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    logits = model(ids[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1)), {}
+
+
+def entry(config: dict, run_dir: str) -> None:
+    """run_training entry point: ToyNet on make_data(), this rank's share of each global batch.
+
+    config: {"train": TrainConfig fields, "micro_batch_size": int, "dropout": float,
+             "until_step": int | None}
+    """
+    info = init_distributed()
+    torch.manual_seed(1234)
+    model = ToyNet(dropout=config.get("dropout", 0.0))
+    data = ResumableBatches(make_data(), config["micro_batch_size"], rank=info.rank,
+                            world_size=info.world_size, seed=7)
+    cfg = TrainConfig(**config["train"], run_dir=run_dir)
+    Trainer(model, classify_loss, data, cfg).fit(until_step=config.get("until_step"))
