@@ -100,3 +100,11 @@ def test_read_ledger(tmp_path):
     readme.write_text("# P\n\n## Claims\n\n| id | claim | notebook | holds at smoke |\n|---|---|---|---|\n| a | c | n | maybe |\n")
     with pytest.raises(ValueError, match="maybe"):
         read_ledger(readme)
+
+
+def test_sibling_dir_points_to_another_notebook_of_the_paper(tmp_path):
+    first = start_run("p", "01_a", PARAMS | {"out_dir": str(tmp_path / "01_a")}, PRESETS)
+    second = start_run("p", "02_b", PARAMS | {"out_dir": str(tmp_path / "02_b")}, PRESETS)
+    assert second.sibling_dir("01_a") == first.out_dir
+    with pytest.raises(FileNotFoundError, match="run that notebook first"):
+        second.sibling_dir("00_missing")

@@ -65,6 +65,15 @@ class Run:
     def seed(self) -> int:
         return self.params["seed"]
 
+    def sibling_dir(self, notebook: str, must_exist: bool = True) -> Path:
+        """The out_dir of another notebook of this paper in this run (e.g. a "01_pretrain" notebook
+        whose checkpoint a "02_finetune" notebook reads). The runner runs lower NN_ prefixes first."""
+        path = self.out_dir.parent / notebook
+        if must_exist and not (path / "provenance.json").exists():
+            raise FileNotFoundError(f"{self.paper}/{notebook} has no results at {path}; run that notebook first "
+                                    f"(python ci/run_notebooks.py --scale {self.scale} --paper {self.paper})")
+        return path
+
     # results ---------------------------------------------------------------------------------
     def log_metrics(self, metrics: Mapping[str, Any]) -> dict:
         """Merge ``metrics`` into metrics.json (written atomically); returns the merged dict."""
