@@ -1,0 +1,84 @@
+"""LayerNorm and RMSNorm with an optional low-precision mode.
+
+Default (``low_precision=False``): the statistics and the affine transform are computed in float32
+and the result is cast back to the input dtype. This is what PyTorch's autocast does for
+``layer_norm`` and what Llama's RMSNorm does by hand: it is the numerically safe choice.
+
+``low_precision=True`` (MosaicBERT's "low precision LayerNorm", Portes et al. 2023): the norm is
+computed in the *autocast* dtype when autocast is active (bf16 / fp16 on GPU), else in the input's
+own dtype, without any upcast. Input, weight and bias are cast to that dtype and autocast is turned
+off around the kernel so it cannot upcast behind our back. The output stays in the low dtype. This
+halves the memory traffic of the norm (a memory-bound op) on GPU; on a float32 CPU run both modes
+compute exactly the same thing.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _low_precision_dtype(x: torch.Tensor) -> torch.dtype:
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
+
+
+def _cast(t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    return None if t is None else t.to(dtype)
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm over the last dim. x: (..., dim) -> (..., dim)."""
+
+    def __init__(self, dim: int, eps: float = 1e-5, bias: bool = True, low_precision: bool = False):
+        super().__init__()
+        self.dim, self.eps, self.low_precision = dim, eps, low_precision
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.low_precision:
+            dtype = _low_precision_dtype(x)
+            with torch.autocast(x.device.type, enabled=False):
+                return F.layer_norm(x.to(dtype), (self.dim,), _cast(self.weight, dtype),
+                                    _cast(self.bias, dtype), self.eps)
+        with torch.autocast(x.device.type, enabled=False):
+            y = F.layer_norm(x.float(), (self.dim,), self.weight.float(), _cast(self.bias, torch.float32), self.eps)
+        return y.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, eps={self.eps}, bias={self.bias is not None}, low_precision={self.low_precision}"
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm (Zhang & Sennrich 2019) over the last dim: x / sqrt(mean(x^2) + eps) * weight.
+
+    x: (..., dim) -> (..., dim). Matches transformers' LlamaRMSNorm in float32.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5, low_precision: bool = False):
+        super().__init__()
+        self.dim, self.eps, self.low_precision = dim, eps, low_precision
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.low_precision:
+            dtype = _low_precision_dtype(x)
+            with torch.autocast(x.device.type, enabled=False):
+                return F.rms_norm(x.to(dtype), (self.dim,), self.weight.to(dtype), self.eps)
+        with torch.autocast(x.device.type, enabled=False):
+            y = F.rms_norm(x.float(), (self.dim,), self.weight.float(), self.eps)
+        return y.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, eps={self.eps}, low_precision={self.low_precision}"
+
+
+def build_norm(kind: str, dim: int, eps: float, bias: bool = True, low_precision: bool = False) -> nn.Module:
+    """``kind`` is "layernorm" or "rmsnorm" (RMSNorm has no bias)."""
+    if kind == "layernorm":
+        return LayerNorm(dim, eps=eps, bias=bias, low_precision=low_precision)
+    if kind == "rmsnorm":
+        return RMSNorm(dim, eps=eps, low_precision=low_precision)
+    raise ValueError(f"unknown norm {kind!r}; valid choices: 'layernorm', 'rmsnorm'")
