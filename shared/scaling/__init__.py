@@ -6,7 +6,11 @@
   lifetime optimum minimising 6·N·D_tr + 2·N·D_inf at a fixed loss (arXiv 2401.00448);
 - costs: the same in dollars, with per-phase MFU, GPU prices and quantisation;
 - paper_examples: the paper's printed worked examples as checkable data;
-- cli: `python -m shared.scaling optimal ...`.
+- cli: `python -m shared.scaling optimal ...`;
+- fit (import it): fit the law to measured (N, D, loss) points, Hoffmann et al.'s Huber / L-BFGS procedure;
+- empirical (import it): train a grid of decoders over sizes x tokens per parameter (arXiv 2401.00448 §4);
+- extreme_ratios (import it): the §4 checks (loss still falls; a typical-ratio fit overestimates extreme ratios)
+  on our runs or on the authors' trainingresults.csv.
 """
 from .costs import (GPU_PEAK_FLOPS, GPU_PRICE_PER_HOUR, HARDWARE_PRESETS, CostComparison, Hardware, InferenceDemand,
                     compare_cost, cost_optimal, get_hardware, inference_cost, total_cost, training_cost)
