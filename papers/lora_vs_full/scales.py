@@ -1,0 +1,156 @@
+"""Scale presets of the lora_vs_full notebooks (plain literals; a notebook's `overrides` change keys).
+
+smoke: a 2-core CPU in ~4 minutes for the four notebooks. A 2-layer, d_model 128 Llama-shaped base
+       (0.95M parameters) pretrained on general prose (fortunes, GCIDE), some CPython code, raw worked
+       arithmetic and a memorised made-up fact base; finetuned on generated GSM8K-shaped arithmetic and
+       HumanEval-shaped functions in both regimes for 48 steps of 8 examples with LionW.
+small: one GPU, < 1 hour: the same data, a 6-layer d_model 512 base, longer finetuning, fuller grid.
+full:  the paper's setup: Llama-2-7B from a local folder, StarCoder-Python and OpenWebMath CPT,
+       Magicoder-Evol-Instruct-110K and MetaMathQA IFT, GSM8K / HumanEval, LionW, LoRA ranks 16 / 64 /
+       256 on attention / MLP / all with alpha = 2r, one run per training duration, via torchrun.
+
+LoRA ranks scale with the width: the paper's r in {16, 64, 256} at d_model 4096 is r / d_model in
+{1/256, 1/64, 1/16}; at d_model 128 that is {0.5, 2, 8} -> ranks {1, 2, 8} (0.5 rounded up), and at
+d_model 512 {2, 8, 32}.
+"""
+from __future__ import annotations
+
+# ------------------------------------------------------------------------------- the paper's numbers
+# Sources: arXiv 2405.09673 (v2) as reprinted section by section on hackernoon.com ("LoRA Falls Short of
+# Full Finetuning in Programming and Math Tasks", "Does LoRA Fine-Tuning Help AI Models Forget Less?"),
+# the abstract, and a reader's summary of section 4.5 (leonericsson.github.io, 2024-05-20) for the ranks.
+PAPER = {
+    "base_model": "Llama-2-7B", "d_model": 4096, "lora_ranks": [16, 64, 256], "lora_alpha": "2r",
+    "ift_epochs": [1, 2, 4, 8, 16], "cpt_billion_tokens": [0.25, 0.5, 1, 2, 4, 8, 16, 20],
+    "humaneval_best": {"ift": 0.50, "cpt": 0.26},            # best full-finetuning HumanEval (section 4.1)
+    "rank90_attention": [1000, 2000],                         # full-FT Delta, 4096 x 4096 (section 4.5)
+    "rank90_mlp": [2000, 2800],
+    "rank_vs_typical_lora": [10, 100],                        # abstract: "10-100X greater"
+    "lora_lr_over_full_lr_ift": 10,                           # appendix B: about an order of magnitude
+    "forgetting_metric": "mean of HellaSwag, ARC-Challenge, WinoGrande accuracy",
+}
+
+# -------------------------------------------------------------------------------- 01: the base model
+_SMOKE_SOURCES = {"fortunes": 0.28, "gcide_general": 0.27, "code_stdlib": 0.10, "arithmetic_text": 0.05,
+                  "facts_text": 0.30}
+BASE = {
+    "smoke": {"pretrain": True, "base_path": None, "sources": _SMOKE_SOURCES,
+              "max_docs": {"fortunes": 6000, "gcide_general": 6000, "code_stdlib": 40, "arithmetic_text": 2000,
+                           "facts_text": None},
+              "tokenizer_docs": {"fortunes": 3000, "gcide_general": 3000, "code_stdlib": 40,
+                                 "arithmetic_text": 1500, "functions": 1500, "facts_text": None},
+              "vocab_size": 2048, "seq_len": 128, "model": {"n_layer": 2, "n_head": 4, "d_model": 128},
+              "train": {"max_steps": 300, "global_batch_size": 16, "micro_batch_size": 16, "optimizer": "adamw",
+                        "lr": 3e-3, "warmup_fraction": 0.05, "alpha_f": 0.1, "weight_decay": 0.0,
+                        "log_every": 10, "progress_bar": False},
+              "eval_docs": 100},
+    "small": {"pretrain": True, "base_path": None, "sources": _SMOKE_SOURCES,
+              "max_docs": {"fortunes": None, "gcide_general": 60000, "code_stdlib": 400, "arithmetic_text": 20000,
+                           "facts_text": None},
+              "tokenizer_docs": {"fortunes": 10000, "gcide_general": 10000, "code_stdlib": 200,
+                                 "arithmetic_text": 5000, "functions": 5000, "facts_text": None},
+              "vocab_size": 8192, "seq_len": 256, "model": {"n_layer": 6, "n_head": 8, "d_model": 512},
+              "train": {"max_steps": 4000, "global_batch_size": 64, "micro_batch_size": 64, "optimizer": "adamw",
+                        "lr": 1e-3, "warmup_fraction": 0.02, "alpha_f": 0.1, "weight_decay": 0.1,
+                        "log_every": 50, "progress_bar": True},
+              "eval_docs": 500},
+    # full: no pretraining; Llama-2-7B (transformers layout) read from <data_dir>/<base_path>
+    "full": {"pretrain": False, "base_path": "Llama-2-7b-hf", "sources": {}, "max_docs": {}, "tokenizer_docs": {},
+             "vocab_size": 32000, "seq_len": 4096, "model": {}, "train": {}, "eval_docs": 0,
+             "needs_data_dir": True},
+}
+
+# ------------------------------------------------------------------------- 02: the sweep over methods
+_SMOKE_TASK = {"source": "generated", "max_len": 128, "n_train": 384, "n_test": 48, "max_number": 100,
+               "source_corpora": {"fortunes": 200, "gcide_general": 200}, "source_windows": 24,
+               "cloze_items": 0, "fact_entities": 6}
+_SMOKE_TRAIN = {"optimizer": "lionw", "betas": [0.9, 0.99], "global_batch_size": 8, "micro_batch_size": 8,
+                "schedule": "constant", "warmup_steps": 4, "grad_clip": 1.0, "weight_decay": 0.0,
+                "log_every": 4, "progress_bar": False}
+SWEEP = {
+    "smoke": {"conditions": ["math-ift", "math-cpt", "code-ift", "code-cpt"], "task": _SMOKE_TASK,
+              "task_overrides": {"code-cpt": {"cpt_extra": {"code_stdlib": 12}}},
+              "train": _SMOKE_TRAIN, "durations": [12, 24, 48], "duration_mode": "along",
+              "full_lrs": [1e-4, 3e-4], "lora_lrs": [1e-3, 3e-3], "lora_main": {"rank": 8, "targets": "all"},
+              "lora_variants": [{"rank": 1, "targets": "all"}, {"rank": 8, "targets": "attention"},
+                                {"rank": 8, "targets": "mlp"}],
+              "variant_conditions": ["math-ift"],
+              "optimizer_check": {"condition": "math-ift", "optimizer": "adamw", "betas": [0.9, 0.95],
+                                  "full_lr": 3e-4, "lora_lr": 3e-3},
+              "spectral_steps": [3, 6, 12, 24, 48], "keep_spectra": True,
+              "save_merged": ["math-ift", "code-ift"], "generation_conditions": ["math-ift", "code-ift"],
+              "max_new_tokens": 96},
+    "small": {"conditions": ["math-ift", "math-cpt", "code-ift", "code-cpt"],
+              "task": {**_SMOKE_TASK, "max_len": 256, "n_train": 20000, "n_test": 500,
+                       "source_corpora": {"fortunes": 727, "gcide_general": 2000}, "source_windows": 256,
+                       "cloze_items": 500},
+              "task_overrides": {"code-cpt": {"cpt_extra": {"code_stdlib": 400}}},
+              "train": {**_SMOKE_TRAIN, "global_batch_size": 64, "micro_batch_size": 64, "schedule": "cosine",
+                        "warmup_fraction": 0.05, "alpha_f": 0.1, "progress_bar": True},
+              "durations": [156, 312, 625, 1250, 2500], "duration_mode": "separate",
+              "full_lrs": [3e-5, 1e-4, 3e-4], "lora_lrs": [3e-4, 1e-3, 3e-3],
+              "lora_main": {"rank": 32, "targets": "all"},
+              "lora_variants": [{"rank": r, "targets": t} for r in (2, 32) for t in ("attention", "mlp", "all")
+                                if (r, t) != (32, "all")] + [{"rank": 8, "targets": "all"}],
+              "variant_conditions": ["math-ift", "math-cpt", "code-ift", "code-cpt"],
+              "optimizer_check": {"condition": "code-ift", "optimizer": "adamw", "betas": [0.9, 0.95],
+                                  "full_lr": 3e-4, "lora_lr": 3e-3},
+              "spectral_steps": [39, 78, 156, 312, 625, 1250, 2500], "keep_spectra": True,
+              "save_merged": ["math-ift", "code-ift"], "generation_conditions": ["math-ift", "code-ift"],
+              "max_new_tokens": 192},
+    # full: the paper's four conditions from <data_dir>; durations in optimizer steps of 192 examples
+    # (IFT: 1, 2, 4, 8, 16 epochs; CPT: 0.25 ... 20B tokens of 4096-token windows). Batch size,
+    # warmup and weight decay are not given in the paper: ours.
+    "full": {"conditions": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
+             "task": {"source": "files", "max_len": 4096, "n_test": 10_000, "source_windows": 2000,
+                      "cloze_items": 2000, "fact_entities": 0, "source_path": "heldout_general"},
+             "task_overrides": {
+                 "code-cpt": {"train_path": "starcoder_python", "text_field": "content", "test_path": None},
+                 "math-cpt": {"train_path": "open_web_math", "text_field": "text", "test_path": "gsm8k/test.jsonl"},
+                 "code-ift": {"train_path": "magicoder_evol_instruct_110k/data.jsonl", "prompt_field": "instruction",
+                              "response_field": "response", "max_len": 2048, "test_path": None,
+                              "prompt_template": "@@ Instruction\n{prompt}\n\n@@ Response\n"},
+                 "math-ift": {"train_path": "metamathqa/MetaMathQA-395K.json", "prompt_field": "query",
+                              "response_field": "response", "max_len": 1024, "test_path": "gsm8k/test.jsonl",
+                              "prompt_template": "Question: {prompt}\nAnswer:"}},
+             "train": {"optimizer": "lionw", "betas": [0.9, 0.99], "global_batch_size": 192, "micro_batch_size": 4,
+                       "schedule": "cosine", "warmup_fraction": 0.03, "alpha_f": 0.0, "weight_decay": 0.0,
+                       "precision": "bf16", "parallelism": "fsdp", "log_every": 10, "checkpoint_every": 500,
+                       "progress_bar": True},
+             "durations_by_condition": {"code-ift": [573, 1146, 2292, 4584, 9168],
+                                        "math-ift": [2057, 4114, 8228, 16456, 32912],
+                                        "code-cpt": [318, 636, 1272, 2543, 5086, 10173, 20345, 25431],
+                                        "math-cpt": [318, 636, 1272, 2543, 5086, 10173, 18694]},
+             "durations": [573, 1146, 2292, 4584, 9168], "duration_mode": "separate",
+             "full_lrs": [1e-5, 2e-5, 5e-5], "lora_lrs": [1e-4, 2e-4, 5e-4],
+             "lora_main": {"rank": 256, "targets": "all"},
+             "lora_variants": [{"rank": r, "targets": t} for r in (16, 256) for t in ("attention", "mlp", "all")
+                               if (r, t) != (256, "all")] + [{"rank": 64, "targets": "all"}],
+             "variant_conditions": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
+             "optimizer_check": {"condition": "code-ift", "optimizer": "adamw", "betas": [0.9, 0.95],
+                                 "full_lr": 2e-5, "lora_lr": 2e-4},
+             "spectral_steps": [573, 2292, 9168], "keep_spectra": True,
+             "save_merged": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
+             "generation_conditions": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
+             "max_new_tokens": 512},
+}
+
+# --------------------------------------------------------------------------------- 03: spectra
+SPECTRAL = {
+    "smoke": {"fraction": 0.9, "condition": "math-ift", "curve_layer": 1, "random_seed": 0},
+    "small": {"fraction": 0.9, "condition": "code-cpt", "curve_layer": 3, "random_seed": 0},
+    "full": {"fraction": 0.9, "condition": "code-cpt", "curve_layer": 26, "random_seed": 0},
+}
+
+# ------------------------------------------------------- 04: LoRA against weight decay and dropout; diversity
+REGULARIZE = {
+    "smoke": {"condition": "code-ift", "weight_decays": [1e-4, 1e-3], "dropouts": [0.1],
+              "diversity_condition": "code-ift", "diversity_prompts": 16, "diversity_samples": 8,
+              "temperature": 1.0, "max_new_tokens": 48},
+    "small": {"condition": "code-ift", "weight_decays": [1e-3, 1e-2, 1e-1], "dropouts": [0.05, 0.1],
+              "diversity_condition": "code-ift", "diversity_prompts": 100, "diversity_samples": 20,
+              "temperature": 1.0, "max_new_tokens": 128},
+    "full": {"condition": "code-ift", "weight_decays": [1e-4, 1e-3, 1e-2], "dropouts": [0.05, 0.1],
+             "diversity_condition": "code-ift", "diversity_prompts": 164, "diversity_samples": 50,
+             "temperature": 0.8, "max_new_tokens": 512},
+}
