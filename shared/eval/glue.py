@@ -1,0 +1,297 @@
+"""GLUE-style finetuning of an encoder: task specs, the GLUE metrics, readers of the real GLUE
+files, encoding of single sentences and sentence pairs, and finetuning over several seeds on the
+shared Trainer.
+
+    tasks = read_glue_tasks(data_dir, ["cola", "sst2", "mrpc", "stsb", ...])   # real GLUE files
+    results = finetune_tasks(encoder, tokenizer, tasks, FinetuneConfig(...), seeds=[0, 1, 2])
+    glue_average(results)                   # mean over tasks of each task's score (mean over seeds)
+
+Scores are in percent. A task's score is the mean of its metrics (the GLUE leaderboard's convention:
+MRPC and QQP average F1 and accuracy, STS-B Pearson and Spearman; CoLA is Matthews correlation;
+MNLI is matched accuracy). Offline stand-in tasks for smoke scale are in ``glue_standins.py``.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from shared.data.mlm import SpecialIds
+from shared.models.bert import Bert, BertForMaskedLM, BertForSequenceClassification
+
+METRICS = ("accuracy", "f1", "matthews", "pearson", "spearman")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task is: its text fields (1 or 2), labels (num_labels 1 = regression), metrics."""
+    name: str
+    text_fields: tuple[str, ...]
+    num_labels: int
+    metrics: tuple[str, ...]
+    label_field: str = "label"
+    eval_split: str = "validation"
+    label_names: tuple[str, ...] = ()     # textual labels of the original GLUE tsv files, in id order
+    stands_for: str = ""                  # stand-in tasks: the GLUE task it plays the role of
+
+    @property
+    def is_regression(self) -> bool:
+        return self.num_labels == 1
+
+
+GLUE_TASKS: dict[str, TaskSpec] = {t.name: t for t in [
+    TaskSpec("cola", ("sentence",), 2, ("matthews",)),
+    TaskSpec("sst2", ("sentence",), 2, ("accuracy",)),
+    TaskSpec("mrpc", ("sentence1", "sentence2"), 2, ("f1", "accuracy")),
+    TaskSpec("qqp", ("question1", "question2"), 2, ("f1", "accuracy")),
+    TaskSpec("stsb", ("sentence1", "sentence2"), 1, ("pearson", "spearman")),
+    TaskSpec("mnli", ("premise", "hypothesis"), 3, ("accuracy",), eval_split="validation_matched",
+             label_names=("entailment", "neutral", "contradiction")),
+    TaskSpec("qnli", ("question", "sentence"), 2, ("accuracy",), label_names=("entailment", "not_entailment")),
+    TaskSpec("rte", ("sentence1", "sentence2"), 2, ("accuracy",), label_names=("entailment", "not_entailment")),
+]}
+
+# ---- metrics ---------------------------------------------------------------------------------
+
+
+def compute_metric(name: str, preds: np.ndarray, labels: np.ndarray) -> float:
+    """One GLUE metric, as a fraction (accuracy, F1 of class 1, Matthews) or a correlation."""
+    preds, labels = np.asarray(preds), np.asarray(labels)
+    if name == "accuracy":
+        return float((preds == labels).mean())
+    if name == "f1":
+        tp = float(((preds == 1) & (labels == 1)).sum())
+        fp = float(((preds == 1) & (labels != 1)).sum())
+        fn = float(((preds != 1) & (labels == 1)).sum())
+        return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+    if name == "matthews":
+        tp = float(((preds == 1) & (labels == 1)).sum()); tn = float(((preds == 0) & (labels == 0)).sum())
+        fp = float(((preds == 1) & (labels == 0)).sum()); fn = float(((preds == 0) & (labels == 1)).sum())
+        denom = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        return 0.0 if denom == 0 else (tp * tn - fp * fn) / denom
+    if name in ("pearson", "spearman"):
+        from scipy import stats
+        if np.std(preds) == 0 or np.std(labels) == 0:
+            return 0.0
+        fn_ = stats.pearsonr if name == "pearson" else stats.spearmanr
+        return float(fn_(preds, labels)[0])
+    raise ValueError(f"unknown metric {name!r}; valid choices: {', '.join(METRICS)}")
+
+
+def task_metrics(spec: TaskSpec, preds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """{metric: value in percent, ..., "score": mean of them}."""
+    out = {m: 100.0 * compute_metric(m, preds, labels) for m in spec.metrics}
+    out["score"] = float(np.mean([out[m] for m in spec.metrics]))
+    return out
+
+# ---- data ------------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskData:
+    """Examples of one split: texts (one list per text field) and labels (int, or float for regression)."""
+    texts: list[list[str]]
+    labels: list[float]
+
+    def __post_init__(self):
+        if not self.texts or any(len(t) != len(self.labels) for t in self.texts):
+            raise ValueError("every text field needs one entry per label")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, n: int | None, seed: int = 0) -> "TaskData":
+        if n is None or n >= len(self):
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        return TaskData([[col[i] for i in keep] for col in self.texts], [self.labels[i] for i in keep])
+
+
+@dataclass
+class Task:
+    spec: TaskSpec
+    train: TaskData
+    eval: TaskData
+
+
+# original GLUE distribution: folder names and tsv columns (0-based index when the file has no header)
+_GLUE_DIRS = {"cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "qqp": "QQP", "stsb": "STS-B", "mnli": "MNLI",
+              "qnli": "QNLI", "rte": "RTE"}
+_TSV_COLUMNS = {"cola": {"sentence": 3, "label": 1}, "mrpc": {"sentence1": "#1 String", "sentence2": "#2 String",
+                "label": "Quality"}, "qqp": {"label": "is_duplicate"}, "stsb": {"label": "score"},
+                "mnli": {"premise": "sentence1", "hypothesis": "sentence2", "label": "gold_label"}}
+_TSV_SPLITS = {"train": "train", "validation": "dev", "validation_matched": "dev_matched",
+               "validation_mismatched": "dev_mismatched"}
+
+
+def _convert_label(spec: TaskSpec, value: Any) -> float:
+    if spec.is_regression:
+        return float(value)
+    if isinstance(value, str) and spec.label_names and value in spec.label_names:
+        return spec.label_names.index(value)
+    return int(value)
+
+
+def _read_tsv(path: Path, spec: TaskSpec) -> TaskData:
+    cols = _TSV_COLUMNS.get(spec.name, {})
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    header = None if spec.name == "cola" else rows[0]
+    body = rows if header is None else rows[1:]
+    fields = (*spec.text_fields, "label")
+
+    def index(name: str) -> int:
+        key = cols.get(name, name)
+        if isinstance(key, int):
+            return key
+        if key not in header:
+            raise ValueError(f"{path}: no column {key!r} for {spec.name}.{name}; columns are {header}")
+        return header.index(key)
+
+    idx = [index(n) for n in fields]
+    body = [r for r in body if len(r) > max(idx)]
+    return TaskData([[r[i] for r in body] for i in idx[:-1]], [_convert_label(spec, r[idx[-1]]) for r in body])
+
+
+def read_task_split(data_dir: str | Path, spec: TaskSpec, split: str) -> TaskData:
+    """One split of a task from ``data_dir``: ``<task>/<split>.jsonl|.parquet`` (Hugging Face
+    field names) or the original GLUE ``<GLUE dir>/<train|dev|dev_matched>.tsv``."""
+    from shared.data.formats import read_jsonl, read_parquet
+    data_dir = Path(data_dir)
+    for folder in (data_dir / spec.name, data_dir / _GLUE_DIRS.get(spec.name, spec.name)):
+        for suffix, reader in ((".jsonl", read_jsonl), (".parquet", read_parquet)):
+            path = folder / f"{split}{suffix}"
+            if path.exists():
+                records = list(reader(path))
+                return TaskData([[str(r[f]) for r in records] for f in spec.text_fields],
+                                [_convert_label(spec, r[spec.label_field]) for r in records])
+        tsv = folder / f"{_TSV_SPLITS.get(split, split)}.tsv"
+        if tsv.exists():
+            return _read_tsv(tsv, spec)
+    raise FileNotFoundError(f"no {spec.name} {split} split under {data_dir} (looked for {spec.name}/{split}.jsonl, "
+                            f".parquet and {_GLUE_DIRS.get(spec.name, spec.name)}/{_TSV_SPLITS.get(split, split)}.tsv)")
+
+
+def read_glue_tasks(data_dir: str | Path, names: Sequence[str] = tuple(GLUE_TASKS)) -> list[Task]:
+    unknown = sorted(set(names) - set(GLUE_TASKS))
+    if unknown:
+        raise ValueError(f"unknown GLUE task(s) {unknown}; valid: {', '.join(GLUE_TASKS)}")
+    return [Task(GLUE_TASKS[n], read_task_split(data_dir, GLUE_TASKS[n], "train"),
+                 read_task_split(data_dir, GLUE_TASKS[n], GLUE_TASKS[n].eval_split)) for n in names]
+
+
+def encode_task(data: TaskData, tokenizer, seq_len: int, special: SpecialIds) -> dict[str, torch.Tensor]:
+    """[CLS] a [SEP] (b [SEP]), longest-first truncation to seq_len, token types 0 for a, 1 for b.
+
+    Returns input_ids, attention_mask (bool), token_type_ids (N, seq_len) and labels (N,)."""
+    enc = [tokenizer(col, add_special_tokens=False)["input_ids"] for col in data.texts]
+    n = len(data)
+    ids = torch.full((n, seq_len), special.pad, dtype=torch.long)
+    types = torch.zeros((n, seq_len), dtype=torch.long)
+    mask = torch.zeros((n, seq_len), dtype=torch.bool)
+    budget = seq_len - 1 - len(enc)                 # [CLS] and one [SEP] per segment
+    for i in range(n):
+        parts = [list(col[i]) for col in enc]
+        while sum(map(len, parts)) > budget:
+            longest = max(range(len(parts)), key=lambda j: len(parts[j]))
+            parts[longest].pop()
+        row, tt = [special.cls], [0]
+        for j, p in enumerate(parts):
+            row += p + [special.sep]
+            tt += [j] * (len(p) + 1)
+        ids[i, :len(row)] = torch.tensor(row)
+        types[i, :len(row)] = torch.tensor(tt)
+        mask[i, :len(row)] = True
+    dtype = torch.float32 if isinstance(data.labels[0], float) else torch.long
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
+            "labels": torch.tensor(data.labels, dtype=dtype)}
+
+# ---- finetuning ------------------------------------------------------------------------------
+
+
+@dataclass
+class FinetuneConfig:
+    """Finetuning recipe (MosaicBERT's GLUE yaml: linear warmup 6%, decay to 0, AdamW)."""
+    max_steps: int = 100
+    micro_batch_size: int = 32
+    lr: float = 5e-5
+    weight_decay: float = 5e-6
+    warmup_fraction: float = 0.06
+    seq_len: int = 128
+    dropout: float = 0.1
+    eval_batch_size: int = 128
+    train_limit: int | None = None        # use at most this many training examples
+    extra_train: dict[str, Any] = field(default_factory=dict)   # further TrainConfig fields
+
+
+def classification_loss(model, batch):
+    out = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], labels=batch["labels"])
+    return out.loss, {}
+
+
+@torch.no_grad()
+def predict(model: BertForSequenceClassification, data: dict[str, torch.Tensor], batch_size: int) -> np.ndarray:
+    """Predicted class ids (or regression values) for every row of an encoded split."""
+    model.eval()
+    device = next(model.parameters()).device
+    outs = []
+    for s in range(0, len(data["labels"]), batch_size):
+        logits = model(*(data[k][s:s + batch_size].to(device) for k in ("input_ids", "attention_mask", "token_type_ids")))
+        outs.append(logits.squeeze(-1).float().cpu() if model.num_labels == 1 else logits.argmax(-1).cpu())
+    return torch.cat(outs).numpy()
+
+
+def _as_encoder(model) -> Bert:
+    if isinstance(model, Bert):
+        return model
+    if isinstance(model, (BertForMaskedLM, BertForSequenceClassification)):
+        return model.bert
+    raise TypeError(f"expected a Bert, BertForMaskedLM or BertForSequenceClassification, got {type(model).__name__}")
+
+
+def finetune(encoder, spec: TaskSpec, train: dict[str, torch.Tensor], evaluation: dict[str, torch.Tensor],
+             cfg: FinetuneConfig, seed: int, device: str | None = None) -> dict[str, float]:
+    """Finetune a copy of ``encoder`` (Bert or a model holding one) on an encoded task; returns
+    the eval metrics in percent and "score"."""
+    from shared.train import ResumableBatches, Trainer, TrainConfig
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification.from_encoder(_as_encoder(encoder), spec.num_labels, dropout=cfg.dropout)
+    tcfg = TrainConfig(max_steps=cfg.max_steps, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=cfg.weight_decay,
+                       schedule="linear", warmup_fraction=cfg.warmup_fraction, alpha_f=0.0, seed=seed,
+                       progress_bar=False, log_every=max(cfg.max_steps, 1), device=device, **cfg.extra_train)
+    n = len(train["labels"])
+    rows = ResumableBatches(train, min(cfg.micro_batch_size, n), seed=seed)
+    Trainer(model, classification_loss, rows, tcfg).fit()
+    preds = predict(model, evaluation, cfg.eval_batch_size)
+    return task_metrics(spec, preds, evaluation["labels"].numpy())
+
+
+def finetune_tasks(encoder, tokenizer, tasks: Sequence[Task], cfg: FinetuneConfig, seeds: Sequence[int] = (0,),
+                   configs: dict[str, FinetuneConfig] | None = None) -> list[dict[str, Any]]:
+    """Every task x seed; rows {"task", "seed", metrics..., "score"}. configs: per-task overrides."""
+    special = SpecialIds.of(tokenizer)
+    rows = []
+    for task in tasks:
+        c = (configs or {}).get(task.spec.name, cfg)
+        train = encode_task(task.train.subset(c.train_limit), tokenizer, c.seq_len, special)
+        evaluation = encode_task(task.eval, tokenizer, c.seq_len, special)
+        for seed in seeds:
+            rows.append({"task": task.spec.name, "seed": seed,
+                         **finetune(encoder, task.spec, train, evaluation, c, seed)})
+    return rows
+
+
+def glue_average(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """{"average": mean over tasks of the seed-mean score, "tasks": {task: mean}, "spread": {task: stdev}}."""
+    by_task: dict[str, list[float]] = {}
+    for r in rows:
+        by_task.setdefault(r["task"], []).append(r["score"])
+    means = {t: statistics.fmean(v) for t, v in by_task.items()}
+    spread = {t: statistics.stdev(v) if len(v) > 1 else 0.0 for t, v in by_task.items()}
+    return {"average": statistics.fmean(means.values()) if means else float("nan"), "tasks": means, "spread": spread}
