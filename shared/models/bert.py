@@ -44,6 +44,7 @@ from shared.kernels.alibi import alibi_slopes
 from shared.kernels.attention import BACKENDS, attention, varlen_attention
 from shared.kernels.norms import LayerNorm
 from shared.kernels.padding import pad_input, unpad_input
+from shared.models.feedforward import FeedForward
 
 VOCAB_MULTIPLE = 64
 MOSAIC_SWITCHES = ("alibi", "glu", "unpad", "low_precision_norm")
@@ -161,26 +162,6 @@ class BertSelfAttention(nn.Module):
         return self.drop(self.proj(y.flatten(-2)))
 
 
-class BertMLP(nn.Module):
-    """gelu: proj(gelu(fc x)); glu: proj(gelu(gate x) * up x), [gate | up] fused in a bias-free fc."""
-
-    def __init__(self, cfg: BertConfig):
-        super().__init__()
-        self.glu = cfg.glu
-        self.fc = nn.Linear(cfg.d_model, (2 if cfg.glu else 1) * cfg.d_ff, bias=not cfg.glu)
-        self.proj = nn.Linear(cfg.d_ff, cfg.d_model)
-        self.drop = nn.Dropout(cfg.dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc(x)
-        if self.glu:
-            gate, up = h.chunk(2, dim=-1)
-            h = F.gelu(gate) * up
-        else:
-            h = F.gelu(h)
-        return self.drop(self.proj(h))
-
-
 class BertBlock(nn.Module):
     """Post-norm block: x = LN(x + attn(x)); x = LN(x + mlp(x))."""
 
@@ -188,7 +169,9 @@ class BertBlock(nn.Module):
         super().__init__()
         self.attn = BertSelfAttention(cfg)
         self.norm1 = LayerNorm(cfg.d_model, eps=cfg.norm_eps, low_precision=cfg.low_precision_norm)
-        self.mlp = BertMLP(cfg)
+        # gelu: proj(gelu(fc x)); glu: proj(gelu(gate x) * up x), [gate | up] fused in a bias-free fc
+        self.mlp = FeedForward(cfg.d_model, cfg.d_ff, gated=cfg.glu, activation="gelu", fc_bias=not cfg.glu,
+                               proj_bias=True, dropout=cfg.dropout)
         self.norm2 = LayerNorm(cfg.d_model, eps=cfg.norm_eps, low_precision=cfg.low_precision_norm)
 
     def forward(self, x, slopes, key_padding_mask, varlen):

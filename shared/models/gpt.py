@@ -31,13 +31,13 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from shared.kernels.alibi import alibi_slopes
 from shared.kernels.attention import BACKENDS, attention
 from shared.kernels.linear_cross_entropy import linear_cross_entropy
 from shared.kernels.norms import LayerNorm, RMSNorm, build_norm
+from shared.models.feedforward import FeedForward
 from shared.models.gpt_generate import KVCache, generate as _generate
 from shared.models.rope import apply_rope, positions_from_doc_ids, rope_tables
 
@@ -128,33 +128,17 @@ class CausalSelfAttention(nn.Module):
         return self.resid_drop(self.proj(y))
 
 
-class MLP(nn.Module):
-    """gelu: proj(gelu(fc x)); swiglu: proj(silu(gate x) * up x) with [gate | up] fused in fc."""
-
-    def __init__(self, cfg: GPTConfig):
-        super().__init__()
-        self.swiglu = cfg.mlp == "swiglu"
-        self.fc = nn.Linear(cfg.d_model, (2 if self.swiglu else 1) * cfg.d_ff, bias=cfg.bias)
-        self.proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=cfg.bias)
-        self.drop = nn.Dropout(cfg.dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc(x)
-        if self.swiglu:
-            gate, up = h.chunk(2, dim=-1)
-            h = F.silu(gate) * up
-        else:
-            h = F.gelu(h)
-        return self.drop(self.proj(h))
-
-
 class Block(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         norm = dict(kind=cfg.norm, dim=cfg.d_model, eps=cfg.norm_eps, bias=cfg.bias,
                     low_precision=cfg.low_precision_norm)
         self.norm1, self.attn = build_norm(**norm), CausalSelfAttention(cfg)
-        self.norm2, self.mlp = build_norm(**norm), MLP(cfg)
+        self.norm2 = build_norm(**norm)
+        # gelu: proj(gelu(fc x)); swiglu: proj(silu(gate x) * up x) with [gate | up] fused in fc
+        self.mlp = FeedForward(cfg.d_model, cfg.d_ff, gated=cfg.mlp == "swiglu",
+                               activation="silu" if cfg.mlp == "swiglu" else "gelu",
+                               fc_bias=cfg.bias, proj_bias=cfg.bias, dropout=cfg.dropout)
 
     def forward(self, x, rope, slopes, doc_ids, cache, layer):
         x = x + self.attn(self.norm1(x), rope, slopes, doc_ids, cache, layer)
