@@ -1,0 +1,119 @@
+"""Scale presets shared by the BioMedLM notebooks (plain literals; notebooks override keys).
+
+smoke: a 2-core CPU, offline text. Biomedical = GCIDE dictionary entries labelled (Med.), (Anat.),
+       (Physiol.), ... plus the generated biomedical world's abstracts (shared.data.generated.biomedical);
+       general = GCIDE entries without those labels, WordNet, fortunes and the Python docs, capped to
+       about the same megabytes. 2-layer GPT-2-style decoders, vocabulary 2048.
+small: one GPU, < 1 h: the same offline text with a 4-layer d256 decoder trained longer.
+full:  the paper's configuration (stanford-crfm/BioMedLM model card and tokenize/train_bpe.py): byte-level
+       BPE with 28,896 tokens; GPT-2-style decoder, 2560 hidden, 32 layers, 20 heads, context 1024;
+       300B tokens at batch 1024 x 1024 tokens (286,102 steps); Decoupled AdamW lr 1.6e-4, wd 1.6e-5;
+       bf16, FSDP over torchrun. Text and benchmark files come from data_dir (layout in README.md).
+       The LR schedule and warmup are not in the sources we could read: cosine decay with 1% warmup
+       is our assumption, as are the finetuning hyperparameters (the repo leaves them as placeholders,
+       apart from warmup_ratio 0.5 and max_seq_length 512 for MedQA).
+"""
+from __future__ import annotations
+
+GPT2_STYLE = {"position": "learned", "norm": "layernorm", "mlp": "gelu", "tie_embeddings": True, "bias": True}
+
+# ------------------------------------------------------------------------------------------- data
+WORLD = {"n_diseases": 40, "docs_per_disease": 16, "test_fraction": 0.45, "seed": 0}
+# a domain: {"sources": {source: mixture weight}, "max_mb": {source: megabytes cap of the training text},
+#            "tokenizer_max_mb": {source: megabytes cap of the tokenizer's training text}}
+GENERAL_MB = {"gcide_general": 0.8, "wordnet": 0.4, "fortunes": 0.4, "python_docs": 0.4}
+SMOKE_DOMAINS = {
+    "biomedical": {"sources": {"gcide_medical": 0.4, "biomedical_abstracts": 0.6}, "max_mb": {},
+                   "tokenizer_max_mb": {}},
+    "general": {"sources": {"gcide_general": 0.4, "wordnet": 0.2, "fortunes": 0.2, "python_docs": 0.2},
+                "max_mb": GENERAL_MB, "tokenizer_max_mb": GENERAL_MB},
+}
+# held-out text: {name: {source: megabytes cap or None}}
+SMOKE_HELDOUT = {
+    "biomedical (GCIDE medical)": {"gcide_medical": None},
+    "biomedical abstracts (generated)": {"biomedical_abstracts": None},
+    "general": {"gcide_general": 0.03, "wordnet": 0.03, "fortunes": 0.03, "python_docs": 0.03},
+}
+# words whose segmentation is inspected: the most over-represented words of the domain's text
+SMOKE_TERMS = {"domain": {"gcide_medical": None}, "general": {"gcide_general": 3.0, "wordnet": 1.0},
+               "n_terms": 40, "min_count": 10, "exclude": ["physiol", "biochem", "bacteriol", "microbiol",
+                                                            "pathol", "veter"]}
+FULL_DOMAINS = {
+    "biomedical": {"sources": {"dir:pubmed/train": 1.0}, "max_mb": {},
+                   "tokenizer_max_mb": {"dir:pubmed/train": 2000.0}},
+    "general": {"sources": {"dir:general/train": 1.0}, "max_mb": {},
+                "tokenizer_max_mb": {"dir:general/train": 2000.0}},
+}
+FULL_HELDOUT = {"biomedical (PubMed)": {"dir:pubmed/test": 20.0}, "general": {"dir:general/test": 20.0}}
+FULL_TERMS = {"domain": {"dir:pubmed/train": 200.0}, "general": {"dir:general/train": 200.0},
+              "n_terms": 60, "min_count": 50, "exclude": []}
+
+# ------------------------------------------------------------------------------------- tokenizer
+TOKENIZER = {
+    "smoke": {"vocab_sizes": [1024, 2048, 4096], "model_vocab": 2048, "domains": SMOKE_DOMAINS,
+              "heldout": SMOKE_HELDOUT, "terms": SMOKE_TERMS, "world": WORLD, "show_terms": 16},
+    "small": {"vocab_sizes": [1024, 2048, 4096, 8192], "model_vocab": 4096, "domains": SMOKE_DOMAINS,
+              "heldout": SMOKE_HELDOUT, "terms": SMOKE_TERMS, "world": WORLD, "show_terms": 24},
+    "full": {"vocab_sizes": [28896], "model_vocab": 28896, "domains": FULL_DOMAINS, "heldout": FULL_HELDOUT,
+             "terms": FULL_TERMS, "world": None, "show_terms": 30, "needs_data_dir": True},
+}
+
+# ------------------------------------------------------------------------------------- pretraining
+SMOKE_MODEL = {"n_layer": 2, "n_head": 4, "d_model": 128, "max_seq_len": 128, **GPT2_STYLE}
+SMOKE_TRAIN = {"max_steps": 250, "global_batch_size": 16, "micro_batch_size": 16, "lr": 5e-3,
+               "weight_decay": 1e-5, "schedule": "cosine", "warmup_fraction": 0.05, "alpha_f": 0.1,
+               "precision": "fp32", "log_every": 10, "progress_bar": False}
+PAPER_MODEL = {"n_layer": 32, "n_head": 20, "d_model": 2560, "max_seq_len": 1024, **GPT2_STYLE}
+PAPER_TRAIN = {"max_steps": 286102, "global_batch_size": 1024, "micro_batch_size": 4, "optimizer": "adamw",
+               "lr": 1.6e-4, "weight_decay": 1.6e-5, "weight_decay_scaling": "schedule", "betas": [0.9, 0.95],
+               "schedule": "cosine", "warmup_fraction": 0.01, "alpha_f": 0.1, "grad_clip": 1.0,
+               "precision": "bf16", "parallelism": "fsdp", "log_every": 10, "checkpoint_every": 2000,
+               "progress_bar": True}
+PRETRAIN = {
+    "smoke": {"domains": SMOKE_DOMAINS, "heldout": SMOKE_HELDOUT, "world": WORLD, "vocab_size": 2048,
+              "seq_len": 128, "model": SMOKE_MODEL, "train": SMOKE_TRAIN, "fresh": True},
+    "small": {"domains": SMOKE_DOMAINS, "heldout": SMOKE_HELDOUT, "world": WORLD, "vocab_size": 4096,
+              "seq_len": 256, "model": {**SMOKE_MODEL, "n_layer": 4, "d_model": 256, "max_seq_len": 256},
+              "train": {**SMOKE_TRAIN, "max_steps": 3000, "global_batch_size": 32, "micro_batch_size": 32,
+                        "lr": 2e-3, "precision": "bf16"}, "fresh": True},
+    "full": {"domains": FULL_DOMAINS, "heldout": FULL_HELDOUT, "world": None, "vocab_size": 28896,
+             "seq_len": 1024, "model": PAPER_MODEL, "train": PAPER_TRAIN, "fresh": False, "needs_data_dir": True},
+}
+
+# -------------------------------------------------------------------------------------- finetuning
+SMOKE_FT = {"max_steps": 60, "global_batch_size": 8, "micro_batch_size": 8, "lr": 3e-4, "schedule": "cosine",
+            "warmup_fraction": 0.1, "alpha_f": 0.1, "weight_decay": 0.0, "precision": "fp32", "log_every": 5,
+            "progress_bar": False}
+SMOKE_TASKS = {"medmcqa": {"fmt": "medmcqa", "train": "{qa_dir}/medmcqa/train.jsonl", "test": "{qa_dir}/medmcqa/test.jsonl"},
+               "medqa": {"fmt": "medqa", "train": "{qa_dir}/medqa/train.jsonl", "test": "{qa_dir}/medqa/test.jsonl"},
+               "pubmedqa": {"fmt": "pubmedqa", "train": "{qa_dir}/pubmedqa/train.jsonl",
+                            "test": "{qa_dir}/pubmedqa/test.jsonl"}}
+FULL_TASKS = {"medmcqa": {"fmt": "medmcqa", "train": "{data_dir}/medmcqa/train.jsonl", "test": "{data_dir}/medmcqa/dev.jsonl"},
+              "medqa": {"fmt": "medqa", "train": "{data_dir}/medqa/train.jsonl", "test": "{data_dir}/medqa/test.jsonl"},
+              "pubmedqa": {"fmt": "pubmedqa", "train": "{data_dir}/pubmedqa/train.jsonl",
+                           "test": "{data_dir}/pubmedqa/test.jsonl"}}
+FINETUNE = {
+    "smoke": {"tasks": SMOKE_TASKS, "finetune": SMOKE_FT, "max_len": 128, "world": WORLD, "seeds": [0, 1],
+              "textgen": {"train": "{qa_dir}/patients/train.jsonl", "test": "{qa_dir}/patients/test.jsonl",
+                          "finetune": {**SMOKE_FT, "max_steps": 30, "lr": 1e-3}, "max_new_tokens": 16, "show": 6},
+              "fresh": True},
+    "small": {"tasks": SMOKE_TASKS, "finetune": {**SMOKE_FT, "max_steps": 300, "precision": "bf16"}, "max_len": 256,
+              "world": WORLD, "seeds": [0, 1, 2],
+              "textgen": {"train": "{qa_dir}/patients/train.jsonl", "test": "{qa_dir}/patients/test.jsonl",
+                          "finetune": {**SMOKE_FT, "max_steps": 200, "lr": 1e-3}, "max_new_tokens": 24, "show": 10},
+              "fresh": True},
+    "full": {"tasks": FULL_TASKS, "max_len": 512, "world": None, "seeds": [0],
+             "finetune": {"max_steps": 6000, "global_batch_size": 32, "micro_batch_size": 4, "lr": 2e-5,
+                          "schedule": "linear", "warmup_fraction": 0.5, "weight_decay": 0.0, "precision": "bf16",
+                          "parallelism": "fsdp", "log_every": 10, "progress_bar": True},
+             "textgen": {"train": "{data_dir}/meqsum/train.jsonl", "test": "{data_dir}/meqsum/test.jsonl",
+                         "finetune": {"max_steps": 2000, "global_batch_size": 32, "micro_batch_size": 4, "lr": 2e-5,
+                                      "schedule": "linear", "warmup_fraction": 0.1, "precision": "bf16",
+                                      "parallelism": "fsdp", "log_every": 10, "progress_bar": True},
+                         "max_new_tokens": 64, "show": 10},
+             "fresh": False, "needs_data_dir": True},
+}
+
+# The paper's numbers (abstract of arXiv 2403.18421; MedQA from the model card). Others not found.
+PAPER = {"medmcqa": 57.3, "mmlu_medical_genetics": 69.0, "medqa": 50.3, "pubmedqa": None,
+         "vocab_size": 28896, "params": 2.7e9, "tokens": 300e9}
