@@ -71,10 +71,17 @@ def vision_stack(device, small):
 
 
 def diffusion_stack(device, small):
-    diffusion = importlib.import_module("shared.models.diffusion")
-    return diffusion.gpu_check_stack(small)     # (model, loss_fn, batches, lr), defined beside the model
+    from shared.models.diffusion import DiffusionConfig, TextToImageDiffusion, diffusion_loss
+    size, channels, bs = (16, (32, 64), 16) if small else (64, (128, 256), 64)
+    cfg = DiffusionConfig(image_size=size, block_out_channels=channels, norm_num_groups=32 if not small else 8)
+    model = TextToImageDiffusion(cfg)
+    g = torch.Generator().manual_seed(0)
+    batch = {"images": torch.rand(bs, 3, size, size, generator=g) * 2 - 1,
+             "input_ids": torch.randint(3, cfg.text.vocab_size, (bs, cfg.text.max_length), generator=g)}
+    return model, diffusion_loss, fixed_batches(batch), 1e-3
 
 
+TOKEN_STACKS = ("decoder", "encoder")   # tokens/s is meaningful for these; the others report samples/s
 STACKS = {"decoder": decoder_stack, "encoder": encoder_stack, "vision": vision_stack, "diffusion": diffusion_stack}
 
 
@@ -103,7 +110,8 @@ def run_stack(name, device, steps, small) -> bool:
     ok = last < first
     mfu_text = f"MFU {100 * sum(mfus) / len(mfus):5.1f}%" if mfus else "MFU n/a"
     print(f"  {'ok  ' if ok else 'FAIL'} {name:9s} params {sum(p.numel() for p in model.parameters()) / 1e6:7.2f}M  "
-          f"loss {first:.3f} -> {last:.3f}  {tok:12,.0f} tok/s  {smp:10,.1f} samples/s  {mfu_text}  "
+          f"loss {first:.3f} -> {last:.3f}  {f'{tok:12,.0f} tok/s' if name in TOKEN_STACKS else '':>18s}  "
+          f"{smp:10,.1f} samples/s  {mfu_text}  "
           f"({time.perf_counter() - t0:.1f} s, {trainer.precision})")
     return ok
 
