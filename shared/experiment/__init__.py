@@ -5,11 +5,13 @@
     cfg = run.config; run.save_figure(fig, "name"); run.log_metrics({...}); run.claim(...); run.finish()
 """
 from .ledger import LedgerRow, read_ledger
-from .io import read_json, to_jsonable, write_json_atomic, write_text_atomic
+from shared.utils.io import read_json, to_jsonable, write_json_atomic, write_text_atomic
 from .params import SCALES, ParameterError, resolve_config, validate_params
+from .presets import NotebookPresets, PRESET_KEY_SYNONYMS, synonym_keys
 from .plotting import PAPER_STYLE, OURS_STYLE, save_figure, set_theme
 from .run import RUNS_DIR, Claim, Run, seed_everything, start_run
 
 __all__ = ["SCALES", "ParameterError", "validate_params", "resolve_config", "start_run", "Run", "Claim",
            "seed_everything", "save_figure", "set_theme", "PAPER_STYLE", "OURS_STYLE", "write_json_atomic",
-           "write_text_atomic", "read_json", "to_jsonable", "RUNS_DIR", "read_ledger", "LedgerRow"]
+           "write_text_atomic", "read_json", "to_jsonable", "RUNS_DIR", "read_ledger", "LedgerRow",
+           "NotebookPresets", "PRESET_KEY_SYNONYMS", "synonym_keys"]

@@ -20,8 +20,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import provenance
-from .io import read_json, to_jsonable, write_json_atomic, write_text_atomic
+from shared.utils.io import read_json, to_jsonable, write_json_atomic, write_text_atomic
 from .params import ParameterError, resolve_config, validate_params
+from .presets import NotebookPresets
 from .plotting import save_figure, set_theme
 
 RUNS_DIR = provenance.REPO_ROOT / "runs"
@@ -56,6 +57,7 @@ class Run:
     out_dir: Path
     started: float = field(default_factory=time.time)
     claims: dict[str, Claim] = field(default_factory=dict)
+    spec: Any = None          # the typed config (NotebookPresets.spec) built from ``config``, if any
 
     @property
     def scale(self) -> str:
@@ -153,16 +155,21 @@ def seed_everything(seed: int) -> None:
 
 
 def start_run(paper: str, notebook: str, params: Mapping[str, Any],
-              presets: Mapping[str, Mapping[str, Any]], extra_params: Mapping[str, tuple[type, ...]] | None = None,
+              presets: NotebookPresets | Mapping[str, Mapping[str, Any]], extra_params: Mapping[str, tuple[type, ...]] | None = None,
               theme: bool = True) -> Run:
     """Validate ``params``, pick the scale's preset, create out_dir, seed, set the plot theme.
 
     ``params`` holds the notebook's parameters cell (scale, seed, out_dir, nproc_per_node, nnodes,
     data_dir, overrides, plus any ``extra_params`` the notebook declares as name -> accepted types).
+    ``presets``: a NotebookPresets (then ``run.spec`` is the typed config) or a plain scale -> dict.
     Raises ParameterError (a ValueError) naming the valid choices on bad input.
     """
     params = validate_params(params, extra=extra_params)
-    config = resolve_config(presets, params["scale"], params["overrides"])
+    if isinstance(presets, NotebookPresets):
+        config = presets.resolve(params["scale"], params["overrides"])
+        spec = presets.build_config(config, where=params["scale"])
+    else:
+        config, spec = resolve_config(presets, params["scale"], params["overrides"]), None
     if params["scale"] == "full" and params.get("data_dir") is None and config.get("needs_data_dir", False):
         raise ParameterError(f"{paper}/{notebook} at scale 'full' needs data_dir (where prepared datasets live)")
     out_dir = Path(params["out_dir"]) if params.get("out_dir") else RUNS_DIR / params["scale"] / paper / notebook
@@ -173,7 +180,7 @@ def start_run(paper: str, notebook: str, params: Mapping[str, Any],
     seed_everything(params["seed"])
     if theme:
         set_theme()
-    run = Run(paper=paper, notebook=notebook, params=params, config=config, out_dir=out_dir)
+    run = Run(paper=paper, notebook=notebook, params=params, config=config, out_dir=out_dir, spec=spec)
     run._write_provenance(status="running")
     return run
 

@@ -1,0 +1,1 @@
+"""One package per paper: ``papers.<name>.scales`` (typed presets of every scale) and its pipelines."""

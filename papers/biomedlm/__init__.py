@@ -1,0 +1,1 @@
+"""biomedlm: presets (scales.py) and the paper's own pipeline modules."""

@@ -1,0 +1,1 @@
+"""commoncanvas: presets (scales.py) and the paper's own pipeline modules."""

@@ -1,0 +1,1 @@
+"""domain_upsampling: presets (scales.py) and the paper's own pipeline modules."""

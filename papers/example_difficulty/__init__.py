@@ -1,0 +1,1 @@
+"""example_difficulty: presets (scales.py) and the paper's own pipeline modules."""

@@ -1,0 +1,1 @@
+"""kd_sequences: presets (scales.py) and the paper's own pipeline modules."""

@@ -1,0 +1,1 @@
+"""lora_vs_full: presets (scales.py) and the paper's own pipeline modules."""

@@ -1,0 +1,1 @@
+"""masking_schedules: presets (scales.py) and the paper's own pipeline modules."""

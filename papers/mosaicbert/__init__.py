@@ -1,0 +1,1 @@
+"""mosaicbert: presets (scales.py) and the paper's own pipeline modules."""

@@ -1,0 +1,1 @@
+"""prunability: presets (scales.py) and the paper's own pipeline modules."""

@@ -1,0 +1,1 @@
+"""scaling_inference: presets (scales.py) and the paper's own pipeline modules."""
