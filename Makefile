@@ -1,6 +1,6 @@
 # Two commands for a fresh machine (see README.md):
 #   make reproduce   set everything up, run every paper's notebooks at smoke scale, build the gallery
-#   make test        set everything up, run the notebooks at smoke scale, then the whole test suite
+#   make test        set everything up, lint, run the notebooks at smoke scale, then the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -46,17 +46,22 @@ reproduce: setup
 	$(PY) ci/run_notebooks.py --scale $(SCALE); nb=$$?; \
 	$(PY) ci/build_gallery.py --scale $(SCALE) && exit $$nb
 
-# Everything: the smoke run (whose claims the tests check), the gallery, then pytest.
-test: setup
+# Everything: lint, the smoke run (whose claims the tests check), the gallery, then pytest.
+test: setup lint
 	$(PY) ci/run_notebooks.py --scale smoke; nb=$$?; \
 	$(PY) ci/build_gallery.py --scale smoke; \
 	$(PY) -m pytest $(PYTEST_ARGS); py=$$?; \
 	if [ $$nb -ne 0 ]; then echo "some notebooks failed at smoke scale (see the FAILURES above)"; fi; \
 	exit $$(( nb || py ))
 
-# Unit tests only (no notebook run): quick feedback while developing.
+# Unit tests only (no notebook run): quick feedback while developing (add -m "not smoke and not slow"
+# through PYTEST_ARGS for the fast subset).
 unit: setup
 	$(PY) -m pytest -m "not smoke" $(PYTEST_ARGS)
+
+# Static checks (rules in pyproject.toml [tool.ruff]); `make test` and so CI run it first.
+lint: setup
+	$(PY) -m ruff check .
 
 clean:
 	rm -rf runs .pytest_cache

@@ -52,7 +52,7 @@ def main() -> None:
         fwd = {b: [] for b in backends}
         fwd_bwd = {b: [] for b in backends if b != "flex" or dev.type != "cpu"}
         leaves = [t.clone().requires_grad_(True) for t in (q, k, v)]
-        for r in range(args.rounds + 1):  # round 0 is warmup (and compiles flex on GPU)
+        for _r in range(args.rounds + 1):  # round 0 is warmup (and compiles flex on GPU)
             for b in backends:
                 with torch.no_grad():
                     _time(lambda: attention(q, k, v, causal=True, backend=b, **extra), fwd[b])

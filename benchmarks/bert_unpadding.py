@@ -6,7 +6,7 @@ A step is forward + backward + AdamW on an MLM batch masked at 15% (BERT's rate)
 - ours padded:   shared.models.bert with unpad=False (classic BERT, the same weights)
 - ours unpadded: unpad=True: the batch runs as one packed sequence of real tokens; MLM head only at
                  masked tokens (as MosaicBERT does)
-All three start from the same weights (ours loaded with from_hf). Rounds interleave the models and
+All three start from the same weights (ours loaded with bert_hf.mlm_from_hf). Rounds interleave the models and
 the median per model is reported, so load from other processes hits them alike; the CPU time of the
 process per step is reported too (on a shared machine the reliable column). Tokens/s counts real
 (non-padding) tokens.
@@ -20,7 +20,7 @@ import argparse
 
 import torch
 
-from shared.train.mlm_throughput import padded_mlm_batch, time_training_steps
+from papers.mosaicbert.throughput import padded_mlm_batch, time_training_steps
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     from transformers import BertConfig as HFConfig, BertForMaskedLM as HFBertForMaskedLM
-    from shared.models.bert import BertForMaskedLM
+    from shared.models.bert_hf import mlm_from_hf
 
     dev = torch.device(args.device)
     torch.manual_seed(0)
@@ -44,8 +44,8 @@ def main() -> None:
                                     num_attention_heads=args.heads, intermediate_size=4 * args.hidden,
                                     max_position_embeddings=args.seq, hidden_dropout_prob=0.0,
                                     attention_probs_dropout_prob=0.0)).to(dev)
-    models = {"hf": hf, "ours padded": BertForMaskedLM.from_hf(hf).to(dev),
-              "ours unpadded": BertForMaskedLM.from_hf(hf, unpad=True).to(dev)}
+    models = {"hf": hf, "ours padded": mlm_from_hf(hf).to(dev),
+              "ours unpadded": mlm_from_hf(hf, unpad=True).to(dev)}
     print(f"device={dev} threads={torch.get_num_threads()} torch={torch.__version__} layers={args.layers} "
           f"hidden={args.hidden} heads={args.heads} vocab={args.vocab} seq={args.seq} batch={args.batch}")
     print(f"{'padding':>8} {'model':<15}{'ms/step':>10}{'real tok/s':>12}{'vs hf':>8}{'CPU ms/step':>13}"

@@ -1,11 +1,11 @@
 """Training-step throughput: our GPT decoder vs transformers' LlamaForCausalLM, same Llama shape.
 
-Both models hold the same weights (ours is exported with ``GPT.to_hf()``), see the same inputs,
+Both models hold the same weights (ours is exported with ``gpt_hf.gpt_to_llama``), see the same inputs,
 use the same ``torch.optim.AdamW`` settings and dtype; transformers runs with its default attention
 implementation (sdpa) and ``use_cache=False`` (what training should pass). A step is forward +
 loss + backward + AdamW step + zero_grad. Four variants, so the model and the loss are told apart:
-  ours  fused loss      ``gpt(x, targets=y)``: fused chunked LM-head + cross-entropy, no logits
-  ours  logits + CE     ``F.cross_entropy(gpt(x), y)``
+  ours  fused loss      ``gpt(x, targets=y).loss``: fused chunked LM-head + cross-entropy, no logits
+  ours  logits + CE     ``F.cross_entropy(gpt(x).logits, y)``
   hf    labels= loss    ``llama(x, labels=y, shift_labels=y).loss``: transformers' own loss path
   hf    logits + CE     ``F.cross_entropy(llama(x).logits, y)``
 Variants run in turn, in a rotating order, so load from other processes hits all alike; warmup
@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from shared.models.gpt import GPT, GPTConfig
+from shared.models.gpt_hf import gpt_to_llama
 
 
 def parse_args() -> argparse.Namespace:
@@ -85,15 +86,15 @@ def main() -> None:
                     d_model=args.d_model, d_ff=args.d_ff, max_seq_len=args.seq, position="rope", norm="rmsnorm",
                     mlp="swiglu", bias=False, tie_embeddings=False)
     ours = GPT(cfg).to(device)
-    hf = ours.to_hf().to(device)  # same weights
+    hf = gpt_to_llama(ours).to(device)  # same weights
     ours.train(), hf.train()
     g = torch.Generator().manual_seed(args.seed)
     tokens = torch.randint(0, cfg.vocab_size, (args.batch, args.seq + 1), generator=g).to(device)
     x, y = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
     ce = F.cross_entropy
     loss_fns = {  # name -> (loss closure, the model it trains)
-        "ours  fused loss": (lambda: ours(x, targets=y), ours),
-        "ours  logits + CE": (lambda: ce(ours(x).flatten(0, 1), y.flatten()), ours),
+        "ours  fused loss": (lambda: ours(x, targets=y).loss, ours),
+        "ours  logits + CE": (lambda: ce(ours(x).logits.flatten(0, 1), y.flatten()), ours),
         "hf    labels= loss": (lambda: hf(input_ids=x, labels=y, shift_labels=y, use_cache=False).loss, hf),
         "hf    logits + CE": (lambda: ce(hf(input_ids=x, use_cache=False).logits.flatten(0, 1), y.flatten()), hf),
     }

@@ -13,7 +13,6 @@ package is missing is reported as skipped.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 import traceback
@@ -44,7 +43,7 @@ def decoder_stack(device, small):
 
 def encoder_stack(device, small):
     from shared.models.bert import BertConfig, BertForMaskedLM
-    from shared.train.mlm import mlm_loss
+    from shared.pipelines.mlm_pretrain import mlm_loss
     d, layers, seq, bs = (128, 2, 128, 8) if small else (768, 12, 128, 128)
     cfg = BertConfig(vocab_size=30528, n_layer=layers, n_head=d // 64, d_model=d, d_ff=4 * d, max_seq_len=seq,
                      dropout=0.0, attn_dropout=0.0, alibi=True, glu=True, unpad=True, low_precision_norm=True)

@@ -11,6 +11,8 @@ import pytest
 
 from conftest import REPO, load_ci_module
 
+pytestmark = pytest.mark.slow   # the module fixture executes notebooks through papermill
+
 GOOD = '''
 from shared.experiment import start_run
 import matplotlib.pyplot as plt

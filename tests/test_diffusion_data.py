@@ -3,10 +3,13 @@ position, count); the caption template round-trips; the word tokenizer."""
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from scipy import ndimage
 
-from shared.data.scenes import (COLOUR_RGB, SceneConfig, WordTokenizer, caption_for, captions_from_labels,
-                                generate_scenes, in_sector, labels_from_captions, parse_caption, shape_mask)
+from papers.commoncanvas.image_captions import (ImageCaptionStream, load_caption_tokenizer, load_image, read_manifest,
+                                                write_scene_manifest)
+from papers.commoncanvas.scenes import (COLOUR_RGB, SceneConfig, WordTokenizer, caption_for, captions_from_labels,
+                                        generate_scenes, in_sector, labels_from_captions, parse_caption, shape_mask)
 
 CFG = SceneConfig(image_size=16, colour_jitter=0.0)
 
@@ -112,9 +115,6 @@ def test_word_tokenizer():
 
 
 def test_image_caption_manifest_and_stream(tmp_path):
-    from PIL import Image
-
-    from shared.data.image_captions import ImageCaptionStream, load_caption_tokenizer, load_image, read_manifest
     data = generate_scenes(10, CFG, seed=0)
     (tmp_path / "img").mkdir()
     lines = []
@@ -139,3 +139,11 @@ def test_image_caption_manifest_and_stream(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"img": "x"}\n')
     with pytest.raises(ValueError, match="caption"):
         read_manifest(tmp_path / "bad.jsonl")
+
+
+def test_scene_manifest_reads_back(tmp_path):
+    path = write_scene_manifest(tmp_path, 5, 16, seed=2)
+    records = read_manifest(tmp_path)
+    assert path == tmp_path / "captions.jsonl" and len(records) == 5
+    assert [r.caption for r in records] == generate_scenes(5, SceneConfig(image_size=16), seed=2).captions
+    assert load_image(records[0].image, 16).shape == (3, 16, 16)

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from shared.data.scenes import SceneConfig, generate_scenes
-from shared.eval.image_metrics import (caption_consistency, feature_statistics, fid, frechet_distance,
-                                       recognizer_feature_fn)
-from shared.models.scene_recognizer import RecognizerConfig, SceneRecognizer, attribute_loss
+from papers.commoncanvas.scenes import SceneConfig, generate_scenes
+from papers.commoncanvas.image_metrics import (caption_consistency, feature_statistics, fid, frechet_distance,
+                                               recognizer_feature_fn)
+from papers.commoncanvas.scene_recognizer import RecognizerConfig, SceneRecognizer, attribute_loss
 from shared.train import TrainConfig
 from shared.train.ema import EMA
-from shared.train.text_to_image import train_recognizer
+from papers.commoncanvas.text_to_image import train_recognizer
 
 CFG = SceneConfig(image_size=16)
 

@@ -4,12 +4,12 @@ training through the shared Trainer, the autoencoder loss, and the SD2 configura
 import pytest
 import torch
 
-from shared.data.scenes import SceneConfig, WordTokenizer, generate_scenes
+from papers.commoncanvas.scenes import SceneConfig, WordTokenizer, generate_scenes
 from shared.models.diffusion import (AutoencoderConfig, DiffusionConfig, TextEncoderConfig, TextToImageDiffusion,
                                      autoencoder_loss, build_sampler, build_unet, classifier_free_guidance,
                                      generate, sd2_config)
 from shared.train import TrainConfig
-from shared.train.text_to_image import train_autoencoder, train_diffusion
+from papers.commoncanvas.text_to_image import train_autoencoder, train_diffusion
 
 TOK = WordTokenizer(SceneConfig().vocabulary(), max_length=10)
 
@@ -45,8 +45,9 @@ def test_shapes_and_loss(latent):
     assert emb.shape == (4, 10, 16)
     t = torch.tensor([0, 10, 500, 999])
     assert model.predict(z, t, emb).shape == z.shape
-    loss = model(images=x, input_ids=ids)
-    assert loss.ndim == 0 and torch.isfinite(loss)
+    out = model(images=x, input_ids=ids)
+    loss = out.loss
+    assert out.logits is None and loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
     assert model.unet.conv_in.weight.grad is not None
     if latent:
@@ -71,11 +72,11 @@ def test_caption_dropout_replaces_captions_by_the_empty_one():
     model = make(caption_dropout=0.999)
     x, ids = batch()
     torch.manual_seed(1)
-    dropped = model(images=x, input_ids=ids)
+    dropped = model(images=x, input_ids=ids).loss
     torch.manual_seed(1)
     model.eval()   # eval: no dropout; same noise draws after the (skipped) dropout draw
     torch.rand(4)
-    null = model(images=x, input_ids=model.null_input_ids.expand(4, -1))
+    null = model(images=x, input_ids=model.null_input_ids.expand(4, -1)).loss
     torch.testing.assert_close(dropped, null)
 
 

@@ -3,10 +3,15 @@ training data are precomputed latents (and text embeddings for a frozen encoder)
 import pytest
 import torch
 
-from shared.data.scenes import SceneConfig, generate_scenes
+from papers.commoncanvas.scenes import SceneConfig, generate_scenes
 from shared.models.diffusion import AutoencoderConfig
-from shared.models.scene_t2i import (build_scene_t2i, evaluate_t2i, latent_scaling_factor, load_components, load_t2i,
-                                     new_components, sample_images, save_components, save_t2i, scene_training_data)
+from papers.commoncanvas.scales import NOTEBOOKS
+from papers.commoncanvas.scene_t2i import (build_scene_t2i, evaluate_t2i, latent_scaling_factor, load_components,
+                                           load_t2i, new_components, sample_images, save_components, save_t2i,
+                                           scene_t2i_config, scene_training_data)
+from papers.commoncanvas.scenes import WordTokenizer
+from shared.experiment import SCALES
+from shared.models.diffusion import TextToImageDiffusion
 from shared.train.ema import EMA
 
 SCENE = SceneConfig(image_size=16)
@@ -43,7 +48,7 @@ def test_scene_model_data_sampling_and_round_trip(tmp_path):
     assert model.cfg.latent and model.cfg.latent_size == 8 and model.unet.config.addition_embed_type == "text"
     train = scene_training_data(model, comps, data)
     assert set(train) == {"latents", "text_embeds"} and train["latents"].shape == (12, 4, 8, 8)
-    loss = model(**{k: v[:4] for k, v in train.items()})
+    loss = model(**{k: v[:4] for k, v in train.items()}).loss
     assert torch.isfinite(loss)
     joint = build_scene_t2i(comps, {**MODEL, "train_text_encoder": True})
     assert set(scene_training_data(joint, comps, data)) == {"latents", "input_ids"}
@@ -57,3 +62,17 @@ def test_scene_model_data_sampling_and_round_trip(tmp_path):
     torch.testing.assert_close(a, b)
     scores = evaluate_t2i(model, comps, data, data, ema=ema, num_inference_steps=2)
     assert {"fid", "consistency_mean", "consistency_all", "consistency_colour"} <= set(scores)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_every_scale_builds_its_scene_model(scale):
+    """02_telephoning's model preset on 01_components' scene and autoencoder of the same scale, full included,
+    builds a model (on the meta device: shapes only) whose UNet sees the autoencoder's latents."""
+    components, telephoning = NOTEBOOKS["01_components"].build(scale), NOTEBOOKS["02_telephoning"].build(scale)
+    tok = WordTokenizer(components.scene.vocabulary())
+    cfg = scene_t2i_config(telephoning.model, components.scene.image_size, components.autoencoder, tok.vocab_size,
+                           tok.max_length)
+    assert cfg.latent_size == components.scene.image_size // 2 ** (len(components.autoencoder.block_out_channels) - 1)
+    with torch.device("meta"):
+        model = TextToImageDiffusion(cfg)
+    assert model.unet.config.sample_size == cfg.latent_size and model.num_params() > 0

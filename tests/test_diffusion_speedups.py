@@ -1,19 +1,23 @@
 """Every training speedup leaves the model's function unchanged: SDPA vs plain attention,
 low-precision norms (identical without autocast, close under bf16 autocast), channels_last,
-precomputed latents and text embeddings vs online encoding; and the benchmark script runs."""
-import importlib.util
+precomputed latents and text embeddings vs online encoding; and the benchmark runs."""
+import dataclasses
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from shared.data.scenes import SceneConfig, WordTokenizer, generate_scenes
-from shared.models.diffusion import AutoencoderConfig, DiffusionConfig, TextEncoderConfig, TextToImageDiffusion
-from shared.models.diffusion_speedups import (LowPrecisionGroupNorm, LowPrecisionLayerNorm, SpeedupConfig,
-                                              apply_speedups, precompute_latents_and_text, set_attention,
-                                              use_low_precision_norms)
+from papers.commoncanvas import speedup_benchmark as bench
+from papers.commoncanvas.scenes import SceneConfig, WordTokenizer, generate_scenes
+from shared.models.diffusion import (AutoencoderConfig, DiffusionConfig, TextEncoderConfig, TextToImageDiffusion,
+                                     sd2_config)
+from papers.commoncanvas.diffusion_speedups import (LowPrecisionGroupNorm, LowPrecisionLayerNorm, SpeedupConfig,
+                                                    apply_speedups, precompute_latents_and_text, set_attention,
+                                                    use_low_precision_norms)
 
 TOK = WordTokenizer(SceneConfig().vocabulary(), max_length=10)
 REPO = Path(__file__).resolve().parents[1]
@@ -99,33 +103,22 @@ def test_precomputed_latents_and_text_give_the_same_loss(data):
     pre = precompute_latents_and_text(model, x, ids, batch_size=4)
     assert pre["latents"].shape == (6, 4, 8, 8) and pre["text_embeds"].shape == (6, 10, 16)
     torch.manual_seed(5)
-    online = model(images=x, input_ids=ids)
+    online = model(images=x, input_ids=ids).loss
     torch.manual_seed(5)
-    offline = model(latents=pre["latents"], text_embeds=pre["text_embeds"])
+    offline = model(latents=pre["latents"], text_embeds=pre["text_embeds"]).loss
     torch.testing.assert_close(online, offline)
     model.train()   # caption dropout draws the same way for ids and for precomputed embeddings
     torch.manual_seed(6)
-    online = model(images=x, input_ids=ids)
+    online = model(images=x, input_ids=ids).loss
     torch.manual_seed(6)
-    offline = model(latents=pre["latents"], text_embeds=pre["text_embeds"])
+    offline = model(latents=pre["latents"], text_embeds=pre["text_embeds"]).loss
     torch.testing.assert_close(online, offline)
     with pytest.raises(ValueError, match="frozen"):
         precompute_latents_and_text(make(train_text_encoder=True), x, ids)
 
 
-def load_bench():
-    path = REPO / "benchmarks" / "diffusion_speedups.py"
-    spec = importlib.util.spec_from_file_location("diffusion_speedups_bench", path)
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    spec.loader.exec_module(bench)
-    return bench
-
-
 def _forward_flops(cfg, device):
     """GFLOPs of one image through the autoencoder's encoder, the UNet and the text encoder."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     def count(fn):
         with FlopCounterMode(display=False) as fc:
             fn()
@@ -143,21 +136,19 @@ def _forward_flops(cfg, device):
 
 def test_benchmark_keeps_sd2_flop_proportions():
     """The tiny benchmark model spends its FLOPs like SD2 at 512 px: encoder ~1.39x, text ~0.05x the UNet."""
-    import dataclasses
-    from shared.models.diffusion import sd2_config
-    bench = load_bench()
     sd2 = sd2_config(vocab_size=1000)
     ae, unet, text = _forward_flops(sd2, "meta")
     assert 780 < unet < 830 and 1080 < ae < 1150, (ae, unet)     # SD2-base: ~0.8 TFLOPs per UNet forward
     t_ae, t_unet, t_text = _forward_flops(bench.model_config(bench.BenchConfig(), 30), "cpu")
     assert t_ae / t_unet == pytest.approx(ae / unet, rel=0.1)
     assert t_text / t_unet == pytest.approx(text / unet, rel=0.3)
-    assert dataclasses.replace(bench.BenchConfig(), architecture="sd2").architecture == "sd2"
+    named = bench.model_config(bench.BenchConfig(model="sd2-unet", image_size=64), 30)
+    assert named.block_out_channels == sd2.block_out_channels and named.image_size == 64
+    assert named.text.vocab_size == 30
 
 
-def test_benchmark_script_runs_every_variant(tmp_path):
-    bench = load_bench()
-    cfg = bench.BenchConfig(image_size=16, batch_size=4, warmup_steps=1, steps_per_round=1, rounds=1,
+def test_benchmark_runs_every_variant(tmp_path):
+    cfg = bench.BenchConfig(image_size=16, global_batch_size=4, warmup_steps=1, steps_per_round=1, rounds=1,
                             unet_channels=(8, 16), autoencoder_channels=(8, 16), text_hidden=16, text_layers=1,
                             norm_groups=4, include_compile=False, clock="wall")
     rows = bench.run_benchmark(cfg)
@@ -166,5 +157,12 @@ def test_benchmark_script_runs_every_variant(tmp_path):
     for r in rows:
         assert r["samples_per_s"] > 0 and r["speedup"] > 0
     assert rows[0]["speedup"] == 1.0
-    one_by_one = bench.run_benchmark(bench.dataclasses.replace(cfg, round_robin=False, variants=["all together"]))
+    one_by_one = bench.run_benchmark(dataclasses.replace(cfg, round_robin=False, variants=["all together"]))
     assert [r["variant"] for r in one_by_one] == ["baseline", "all together"]
+
+
+def test_benchmark_command_line_entry_point():
+    """benchmarks/diffusion_speedups.py is a thin entry point of the paper module."""
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "diffusion_speedups.py"), "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "--preset" in out.stdout

@@ -145,7 +145,7 @@ def hostile(request, tmp_path_factory):
         conn, _ = listener.accept()
         conn.close()
         connected = True
-    except (socket.timeout, BlockingIOError):
+    except (TimeoutError, BlockingIOError):
         connected = False
     listener.close()
     yield {"mode": mode, "results": results, "env": env, "root": root, "world": world, "wall": wall,

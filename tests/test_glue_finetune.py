@@ -5,9 +5,23 @@ import numpy as np
 import pytest
 import torch
 
+from shared.data.debian_text import MissingDataError
+from shared.data.formats import write_jsonl, write_parquet
 from shared.data.mlm import SpecialIds
-from shared.eval.glue import (GLUE_TASKS, FinetuneConfig, TaskData, compute_metric, encode_task, finetune_tasks,
-                              glue_average, read_glue_tasks, read_task_split, Task)
+from shared.eval.glue import (
+    GLUE_TASKS,
+    FinetuneConfig,
+    Task,
+    TaskData,
+    compute_metric,
+    encode_task,
+    finetune_tasks,
+    glue_average,
+    read_glue_tasks,
+    read_task_split,
+)
+from shared.eval.glue_standins import STANDIN_TASKS, standin_tasks
+from shared.models.bert import Bert, BertConfig
 
 SPECIAL = SpecialIds(mask=2, pad=1, cls=3, sep=4, special=(0, 1, 2, 3, 4), vocab_size=60)
 
@@ -40,7 +54,6 @@ def test_metrics_match_sklearn_and_scipy():
 
 
 def test_readers_of_original_glue_tsv_and_hf_jsonl_parquet(tmp_path):
-    from shared.data.formats import write_jsonl, write_parquet
     (tmp_path / "CoLA").mkdir()
     (tmp_path / "CoLA" / "train.tsv").write_text('gj04\t1\t\tOur friends won\'t buy this analysis.\n'
                                                   'gj04\t0\t*\tOne more pseudo generalization "and" I\'m giving up.\n')
@@ -81,7 +94,6 @@ def test_pair_encoding_truncates_longest_first_with_token_types():
 
 def test_finetuning_learns_a_simple_task_over_seeds():
     """Label = whether the sentence contains 'z': a tiny random encoder learns it in 60 steps."""
-    from shared.models.bert import Bert, BertConfig
     rng = np.random.default_rng(0)
     letters = "abcdefghijklmnopqrstuvwxy"
 
@@ -105,8 +117,6 @@ def test_finetuning_learns_a_simple_task_over_seeds():
 
 
 def test_standin_tasks_are_balanced_and_disjoint():
-    from shared.data.debian_text import MissingDataError
-    from shared.eval.glue_standins import STANDIN_TASKS, standin_tasks
     try:
         tasks = standin_tasks(list(STANDIN_TASKS), n_train=300, n_eval=100, seed=0)
     except MissingDataError:
@@ -121,3 +131,9 @@ def test_standin_tasks_are_balanced_and_disjoint():
             assert counts.min() / counts.max() > 0.8, t.spec.name
     again = standin_tasks(["acceptability"], n_train=300, n_eval=100, seed=0)[0]
     assert again.train.texts == tasks[0].train.texts
+
+
+def test_finetune_config_from_dict_is_strict():
+    assert FinetuneConfig.from_dict({"max_steps": 5, "lr": 1e-3}).max_steps == 5
+    with pytest.raises(ValueError, match="valid keys"):
+        FinetuneConfig.from_dict({"steps": 5})

@@ -9,19 +9,12 @@ import torch.nn.functional as F
 
 from shared.kernels import attention_flash
 from shared.kernels.alibi import alibi_bias, alibi_slopes
-from shared.kernels.attention import available_backends, attention, explain_backend, varlen_attention
+from shared.kernels.attention import attention, available_backends, explain_backend, varlen_attention
 from shared.kernels.attention_reference import reference_attention, reference_varlen_attention
 from shared.kernels.norms import LayerNorm, RMSNorm, build_norm
 from shared.kernels.padding import pad_input, segments_to_varlen, unpad_input
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny shapes gain nothing from threads, and on a loaded 2-core machine OpenMP barriers stall
-    small matmuls by milliseconds each (generation went from 10 ms to seconds)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 B, H, S, D = 2, 4, 24, 8

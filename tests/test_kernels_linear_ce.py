@@ -4,15 +4,7 @@ import torch
 
 from shared.kernels.linear_cross_entropy import linear_cross_entropy, linear_cross_entropy_reference
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny shapes gain nothing from threads, and on a loaded 2-core machine OpenMP barriers stall
-    small matmuls by milliseconds each (generation went from 10 ms to seconds)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 def _inputs(n=37, d=16, v_padded=64, seed=0):

@@ -1,12 +1,29 @@
-"""shared.data.mlm: masking-rate schedules, 80/10/10 dynamic masking, progress from the trainer,
-exact resume; shared.train.mlm: the pretraining entry point on the full-scale (cache) data path."""
+"""shared.data.mlm: masking-rate schedules, 80/10/10 dynamic masking; shared.pipelines.mlm_pretrain:
+progress from the trainer, exact resume, the pretraining entry point on the full-scale (cache) data
+path, typed run configs; papers.mosaicbert.throughput: the padding benchmark's batches and timing."""
 import json
 
 import pytest
 import torch
 
-from shared.data.mlm import (MaskingSchedule, MLMBatches, SpecialIds, fixed_rate_batches, mask_tokens,
-                             padding_fraction, pad_rows)
+from papers.mosaicbert.throughput import padded_mlm_batch, time_training_steps
+from shared.data.formats import write_jsonl
+from shared.data.mlm import MaskingSchedule, SpecialIds, fixed_rate_batches, mask_tokens, pad_rows, padding_fraction
+from shared.data.mlm_cache import load_mlm_cache, prepare_mlm_cache
+from shared.data.tokenizer import ENCODER_SPECIAL_TOKENS, train_bpe
+from shared.models.bert import BertConfig, BertForMaskedLM
+from shared.pipelines.mlm_pretrain import (
+    MLMBatches,
+    MLMPretrainConfig,
+    bert_config,
+    fill_data_dir,
+    load_pretrained_mlm,
+    mlm_loss,
+    pretrain_mlm,
+)
+from shared.train import TrainConfig, Trainer
+from shared.train.metrics import History
+from shared.train.process_clock import read_process_time
 
 SPECIAL = SpecialIds(mask=2, pad=1, cls=3, sep=4, special=(0, 1, 2, 3, 4), vocab_size=50)
 
@@ -61,9 +78,6 @@ def test_eval_batches_are_fixed():
 def test_rate_follows_training_progress_and_resume_is_exact(tmp_path):
     """In the shared Trainer, with grad accumulation and a resume, the micro-batches of update s are
     masked at schedule(s / max_steps) and are the same batches an uninterrupted run draws."""
-    from shared.models.bert import BertConfig, BertForMaskedLM
-    from shared.train import Trainer, TrainConfig
-    from shared.train.mlm import mlm_loss
 
     data = rows(n=64, s=16)
     schedule = MaskingSchedule("linear", 0.5, 0.1)
@@ -95,11 +109,6 @@ def test_rate_follows_training_progress_and_resume_is_exact(tmp_path):
 
 def test_pretrain_entry_point_on_a_prepared_cache(tmp_path):
     """The full-scale path: documents on disk -> token cache -> pretrain_mlm -> checkpoint + eval."""
-    from shared.data.formats import write_jsonl
-    from shared.data.mlm_cache import load_mlm_cache, prepare_mlm_cache
-    from shared.data.tokenizer import ENCODER_SPECIAL_TOKENS, train_bpe
-    from shared.train.metrics import History
-    from shared.train.mlm import load_pretrained, pretrain_mlm
 
     words = "the cat sat on a mat while dogs ran in the park and birds sang".split()
     g = torch.Generator().manual_seed(0)
@@ -126,16 +135,13 @@ def test_pretrain_entry_point_on_a_prepared_cache(tmp_path):
     history = History.from_run_dir(tmp_path / "run")
     assert [r["step"] for r in history.eval] == [2, 4]
     assert history.eval[-1]["mlm15/loss"] > 0
-    from shared.train.process_clock import read_process_time
     cpu = read_process_time(tmp_path / "run")
     assert sorted(cpu) == [1, 2, 3, 4] and all(cpu[s] < cpu[s + 1] for s in (1, 2, 3))
-    model = load_pretrained(tmp_path / "run")
+    model = load_pretrained_mlm(tmp_path / "run")
     assert model.cfg.vocab_size == len(tok) and model.cfg.unpad
 
 
 def test_benchmark_batches_have_the_requested_padding_and_steps_are_timed():
-    from shared.models.bert import BertConfig, BertForMaskedLM
-    from shared.train.mlm_throughput import padded_mlm_batch, time_training_steps
     for p in (0.0, 0.25, 0.5, 0.75):
         b = padded_mlm_batch(p, batch=16, seq=128, vocab=50)
         assert 1 - b["attention_mask"].float().mean() == pytest.approx(p, abs=0.03)
@@ -149,8 +155,42 @@ def test_benchmark_batches_have_the_requested_padding_and_steps_are_timed():
 
 
 def test_fill_data_dir():
-    from shared.train.mlm import fill_data_dir
     preset = {"a": "{data_dir}/c4", "b": ["{data_dir}/x", 3], "c": None}
     assert fill_data_dir(preset, "/d") == {"a": "/d/c4", "b": ["/d/x", 3], "c": None}
     with pytest.raises(ValueError, match="data_dir"):
         fill_data_dir(preset, None)
+
+
+def test_masking_schedule_from_dict_is_strict():
+    assert MaskingSchedule.from_dict({"kind": "linear", "p_i": 0.3, "p_f": 0.15}) == MaskingSchedule("linear", 0.3, 0.15)
+    with pytest.raises(ValueError, match="valid keys"):
+        MaskingSchedule.from_dict({"kind": "linear", "p_start": 0.3})
+
+
+def test_pretrain_config_builds_typed_and_names_flavours():
+    data = {"kind": "corpora", "corpora": ["wordnet"], "vocab_size": 512, "seq_len": 32}
+    cfg = MLMPretrainConfig.from_dict({"model": {"flavour": "mosaicbert-base", "n_layer": 2},
+                                       "train": {"max_steps": 3, "betas": [0.9, 0.98]},
+                                       "masking": {"kind": "constant", "p_i": 0.3}, "data": data,
+                                       "micro_batch_size": 8})
+    assert cfg.train.betas == (0.9, 0.98) and cfg.data.corpora == ("wordnet",)
+    assert MLMPretrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg      # JSON round trip
+    bert = bert_config(cfg.model, vocab_size=300)
+    assert bert.alibi and bert.unpad and bert.n_layer == 2 and bert.vocab_size == 300
+    assert bert_config("bert-large").n_layer == 24
+    with pytest.raises(ValueError, match="unknown model flavour"):
+        MLMPretrainConfig.from_dict({**cfg.to_dict(), "model": "bert-huge"})
+    with pytest.raises(ValueError, match="valid keys"):
+        bert_config({"n_layers": 2})
+    with pytest.raises(ValueError, match="needs"):
+        MLMPretrainConfig.from_dict({**cfg.to_dict(), "data": {"kind": "cache", "train_dir": "x"}})
+    with pytest.raises(ValueError, match="differs"):
+        MLMPretrainConfig.from_dict({**cfg.to_dict(), "train": {"micro_batch_size": 4}})
+
+
+def test_fill_data_dir_reaches_into_typed_specs():
+    cfg = MLMPretrainConfig.from_dict({"model": "bert-base", "train": {}, "masking": {},
+                                       "data": {"kind": "cache", "train_dir": "{data_dir}/t", "eval_dir": "{data_dir}/e",
+                                                "tokenizer_dir": "{data_dir}/tok"}, "micro_batch_size": 8})
+    filled = fill_data_dir(cfg, "/d")
+    assert (filled.data.train_dir, filled.data.tokenizer_dir) == ("/d/t", "/d/tok") and filled.model == "bert-base"

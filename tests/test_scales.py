@@ -34,7 +34,7 @@ def test_every_notebook_has_typed_presets(paper):
 
 def _cases():
     for paper in PAPERS:
-        for name, presets in getattr(_scales(paper), "NOTEBOOKS", {}).items():
+        for name, _presets in getattr(_scales(paper), "NOTEBOOKS", {}).items():
             for scale in SCALES:
                 yield pytest.param(paper, name, scale, id=f"{paper}/{name}/{scale}")
 

@@ -1,14 +1,14 @@
 """Fitting L(N, D) = E + A/N^alpha + B/D^beta: recovery of known coefficients, robustness, errors, and the
-extreme-ratio analysis built on it (shared.scaling.fit, shared.scaling.extreme_ratios)."""
+extreme-ratio analysis built on it (shared.scaling.fit, papers.scaling_inference.extreme_ratios)."""
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from papers.scaling_inference.extreme_ratios import (loss_falls_at_extreme, read_paper_runs, seed_noise,
+                                                     typical_fit_ablation)
 from shared.scaling import ChinchillaCoefficients, get_coefficients
-from shared.scaling.extreme_ratios import (loss_falls_at_extreme, read_paper_runs, seed_noise,
-                                           typical_fit_ablation)
 from shared.scaling.fit import extrapolation_residuals, fit_chinchilla, huber_objective
 
 PAPER_CSV = Path(__file__).resolve().parents[1] / "papers" / "scaling_inference" / "data" / "trainingresults.csv"

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
+from papers.scaling_inference.paper_examples import PAPER_EXAMPLES, REPO_EXAMPLES, as_printed, check
 from shared.scaling import (COEFFICIENTS, Hardware, InferenceDemand, chinchilla_for_loss, compare_cost, compare_flops,
                             get_coefficients, inference_optimal, lifetime_optimal, quality_loss, total_cost,
                             total_flops)
-from shared.scaling.paper_examples import PAPER_EXAMPLES, REPO_EXAMPLES, as_printed, check
 
 ROWS = [row for ex in PAPER_EXAMPLES + REPO_EXAMPLES for row in check(ex)]
 

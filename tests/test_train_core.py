@@ -1,7 +1,6 @@
 """Optimizers, schedules, config validation, throughput/MFU, the batch iterator, torchrun commands."""
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
@@ -100,7 +99,7 @@ def test_config_validation_and_round_trip(tmp_path):
         TrainConfig(optimizer="sgd")
     with pytest.raises(ValueError, match="fsdp"):
         TrainConfig(parallelism="zero3")
-    with pytest.raises(ValueError, match="unknown TrainConfig keys"):
+    with pytest.raises(ValueError, match="unknown TrainConfig key"):
         TrainConfig.from_dict({"max_step": 3})
     with pytest.raises(ValueError, match="not both"):
         TrainConfig(warmup_steps=3, warmup_fraction=0.1)

@@ -34,6 +34,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow   # two torchrun launches
 def test_ddp_two_processes_match_one(tmp_path):
     one = run_training(ENTRY, _config("ddp", 1), run_dir=tmp_path / "one")
     # the multi-node command path (c10d rendezvous at host:port), here with one node
@@ -46,6 +47,8 @@ def test_ddp_two_processes_match_one(tmp_path):
     assert (tmp_path / "two" / "checkpoints" / "step_00000010" / "rank_00001.pt").exists()
 
 
+@pytest.mark.slow   # three torchrun launches
+@pytest.mark.timeout(1200)
 def test_fsdp2_two_processes_match_one_with_resume(tmp_path):
     one = run_training(ENTRY, _config("fsdp", 1, "lionw"), run_dir=tmp_path / "one")
     run_dir = tmp_path / "two"

@@ -3,9 +3,9 @@ tiny decoder trained through the shared Trainer on a packed batch drives its los
 import torch
 import torch.nn.functional as F
 
-from shared.models.gpt import GPT, GPTConfig
 from shared.train import TrainConfig, Trainer
-from shared.train.lm import IGNORE_INDEX, lm_loss, masked_targets, perplexity_eval
+from shared.eval.perplexity import perplexity_eval
+from shared.train.lm import IGNORE_INDEX, lm_loss, masked_targets
 
 
 def batch(seed=0, b=2, t=12, vocab=50):
@@ -17,20 +17,18 @@ def batch(seed=0, b=2, t=12, vocab=50):
     return {"input_ids": ids[:, :-1], "targets": ids[:, 1:], "doc_ids": doc_ids, "loss_mask": loss_mask}
 
 
-def test_masked_loss_matches_plain_cross_entropy():
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=50, n_layer=1, n_head=2, d_model=32, max_seq_len=16))
+def test_masked_loss_matches_plain_cross_entropy(tiny_gpt):
+    model = tiny_gpt(vocab_size=50, seed=0, max_seq_len=16)
     b = batch()
     loss, metrics = lm_loss(model, b)
-    logits = model(b["input_ids"], b["doc_ids"])
+    logits = model(b["input_ids"], b["doc_ids"]).logits
     expected = F.cross_entropy(logits.flatten(0, 1), masked_targets(b).flatten(), ignore_index=IGNORE_INDEX)
     assert torch.allclose(loss, expected, atol=1e-5)
     assert metrics["num_tokens"] == int(b["loss_mask"].sum()) == 22
 
 
-def test_tiny_decoder_learns_a_fixed_batch_through_the_trainer():
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=50, n_layer=1, n_head=2, d_model=32, max_seq_len=16))
+def test_tiny_decoder_learns_a_fixed_batch_through_the_trainer(tiny_gpt):
+    model = tiny_gpt(vocab_size=50, seed=0, max_seq_len=16)
     fixed = batch(seed=1)
     data = iter(lambda: fixed, None)   # the same batch forever
     held_out = {"fixed": [fixed]}

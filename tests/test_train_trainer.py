@@ -104,6 +104,7 @@ def test_bad_inputs():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)   # inductor compiles C++ for each graph: minutes on a loaded 2-core CPU
 def test_compiled_matches_eager():
     """torch.compile (inductor on CPU) beside the eager reference: same losses."""
     _, eager = _fit(16, 1, steps=3)

@@ -1,13 +1,13 @@
-"""shared.data.images and shared.data.manifolds: loaders, the CIFAR-10 binary reader (on a small
+"""shared.data.images and papers.prunability.manifolds: loaders, the CIFAR-10 binary reader (on a small
 file written here), splits, augmentation, controlled-dimension data and dimension estimators."""
 import numpy as np
 import pytest
 import torch
 
+from papers.prunability.manifolds import (ManifoldConfig, explained_variance, manifold_classification,
+                                          mle_dimension, pca_project, twonn_dimension)
 from shared.data.images import (AugmentedBatches, generated_shapes, load_cifar10, load_digits, normalize,
                                 read_cifar10_binary, stratified_split)
-from shared.data.manifolds import (ManifoldConfig, explained_variance, manifold_classification, mle_dimension,
-                                   pca_project, twonn_dimension)
 from shared.train.data import ResumableBatches
 
 

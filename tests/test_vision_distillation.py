@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from shared.data.images import ImageSet
+from shared.models.output import ModelOutput
 from shared.train import TrainConfig
 from shared.train.classification import fit_classifier
 from shared.train.distillation import DistillationLoss, KDSchedule, kd_loss
@@ -76,7 +77,16 @@ class CountingTeacher(nn.Module):
 
     def forward(self, x):
         self.calls += 1
-        return self.lin(x.flatten(1))
+        return ModelOutput(self.lin(x.flatten(1)), None)
+
+
+class Student(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+
+    def forward(self, x):
+        return ModelOutput(self.net(x), None)
 
 
 def test_teacher_runs_only_on_scheduled_steps_and_is_counted():
@@ -86,7 +96,7 @@ def test_teacher_runs_only_on_scheduled_steps_and_is_counted():
     teacher = CountingTeacher()
     before = [p.clone() for p in teacher.parameters()]
     loss = DistillationLoss([teacher], max_steps=20, schedule=KDSchedule(stop_fraction=0.5, every=2))
-    student = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    student = Student()
     trainer = fit_classifier(student, data, TrainConfig(max_steps=20, lr=1e-2, progress_bar=False, log_every=1), 8,
                              loss_fn=loss)
     assert teacher.calls == 5                        # steps 0, 2, 4, 6, 8

@@ -16,8 +16,9 @@ def test_logits_and_intermediates(arch):
     model = build_vision_model(VisionConfig(arch=arch, in_channels=3, image_size=8, num_classes=5, **SMALL[arch]))
     x = torch.randn(6, 3, 8, 8)
     model.eval()
-    logits = model(x)
-    assert logits.shape == (6, 5)
+    out = model(x)
+    logits = out.logits
+    assert logits.shape == (6, 5) and out.loss is None
     reps = model.intermediates(x)
     assert len(reps) >= 2 and all(r.shape[0] == 6 for r in reps)
     assert torch.allclose(reps[-1], logits)

@@ -1,14 +1,16 @@
-"""shared.train.pruning: global magnitude pruning, masks kept through training, IMP with rewinding."""
+"""shared.train.pruning: global magnitude pruning, masks kept through training, IMP with rewinding;
+papers.prunability.imp.prunability."""
 import pytest
 import torch
 from torch import nn
 
+from papers.prunability.imp import prunability
 from shared.data.images import ImageSet
 from shared.models.vision import VisionConfig, build_vision_model
 from shared.train import TrainConfig
 from shared.train.classification import fit_classifier
-from shared.train.pruning import (MaskKeeper, apply_masks, full_masks, global_magnitude_prune, prunability,
-                                  prunable_parameters, run_imp, sparsity)
+from shared.train.pruning import (MaskKeeper, apply_masks, full_masks, global_magnitude_prune, prunable_parameters,
+                                  run_imp, sparsity)
 
 
 def _tiny():

@@ -1,4 +1,5 @@
-"""Scale presets shared by the BioMedLM notebooks (plain literals; notebooks override keys).
+"""Scale presets of the BioMedLM notebooks: plain literals (notebooks override keys), each notebook's
+built into its typed spec (`NOTEBOOKS`, read by `start_run(..., presets=...)`).
 
 smoke: a 2-core CPU, offline text. Biomedical = GCIDE dictionary entries labelled (Med.), (Anat.),
        (Physiol.), ... plus the generated biomedical world's abstracts (shared.data.generated.biomedical);
@@ -15,7 +16,14 @@ full:  the paper's configuration (stanford-crfm/BioMedLM model card and tokenize
 """
 from __future__ import annotations
 
-GPT2_STYLE = {"position": "learned", "norm": "layernorm", "mlp": "gelu", "tie_embeddings": True, "bias": True}
+from dataclasses import dataclass, field
+from typing import Any
+
+from papers.biomedlm.pretrain import GPT2_STYLE
+from papers.biomedlm.qa_finetune import READERS
+from shared.experiment import NotebookPresets
+from shared.train import TrainConfig
+from shared.utils.config import StrictConfig
 
 # ------------------------------------------------------------------------------------------- data
 WORLD = {"n_diseases": 40, "docs_per_disease": 16, "test_fraction": 0.45, "seed": 0}
@@ -63,7 +71,6 @@ SMOKE_MODEL = {"n_layer": 2, "n_head": 4, "d_model": 128, "max_seq_len": 128, **
 SMOKE_TRAIN = {"max_steps": 250, "global_batch_size": 16, "micro_batch_size": 16, "lr": 5e-3,
                "weight_decay": 1e-5, "schedule": "cosine", "warmup_fraction": 0.05, "alpha_f": 0.1,
                "precision": "fp32", "log_every": 10, "progress_bar": False}
-PAPER_MODEL = {"n_layer": 32, "n_head": 20, "d_model": 2560, "max_seq_len": 1024, **GPT2_STYLE}
 PAPER_TRAIN = {"max_steps": 286102, "global_batch_size": 1024, "micro_batch_size": 4, "optimizer": "adamw",
                "lr": 1.6e-4, "weight_decay": 1.6e-5, "weight_decay_scaling": "schedule", "betas": [0.9, 0.95],
                "schedule": "cosine", "warmup_fraction": 0.01, "alpha_f": 0.1, "grad_clip": 1.0,
@@ -77,37 +84,41 @@ PRETRAIN = {
               "train": {**SMOKE_TRAIN, "max_steps": 3000, "global_batch_size": 32, "micro_batch_size": 32,
                         "lr": 2e-3, "precision": "bf16"}, "fresh": True},
     "full": {"domains": FULL_DOMAINS, "heldout": FULL_HELDOUT, "world": None, "vocab_size": 28896,
-             "seq_len": 1024, "model": PAPER_MODEL, "train": PAPER_TRAIN, "fresh": False, "needs_data_dir": True},
+             "seq_len": 1024, "model": "biomedlm-2.7b", "train": PAPER_TRAIN, "fresh": False, "needs_data_dir": True},
 }
 
 # -------------------------------------------------------------------------------------- finetuning
 SMOKE_FT = {"max_steps": 60, "global_batch_size": 8, "micro_batch_size": 8, "lr": 3e-4, "schedule": "cosine",
             "warmup_fraction": 0.1, "alpha_f": 0.1, "weight_decay": 0.0, "precision": "fp32", "log_every": 5,
             "progress_bar": False}
-SMOKE_TASKS = {"medmcqa": {"fmt": "medmcqa", "train": "{qa_dir}/medmcqa/train.jsonl", "test": "{qa_dir}/medmcqa/test.jsonl"},
-               "medqa": {"fmt": "medqa", "train": "{qa_dir}/medqa/train.jsonl", "test": "{qa_dir}/medqa/test.jsonl"},
-               "pubmedqa": {"fmt": "pubmedqa", "train": "{qa_dir}/pubmedqa/train.jsonl",
-                            "test": "{qa_dir}/pubmedqa/test.jsonl"}}
-FULL_TASKS = {"medmcqa": {"fmt": "medmcqa", "train": "{data_dir}/medmcqa/train.jsonl", "test": "{data_dir}/medmcqa/dev.jsonl"},
-              "medqa": {"fmt": "medqa", "train": "{data_dir}/medqa/train.jsonl", "test": "{data_dir}/medqa/test.jsonl"},
-              "pubmedqa": {"fmt": "pubmedqa", "train": "{data_dir}/pubmedqa/train.jsonl",
-                           "test": "{data_dir}/pubmedqa/test.jsonl"}}
+SMOKE_TASKS = {"medmcqa": {"fmt": "medmcqa", "train_file": "{qa_dir}/medmcqa/train.jsonl",
+                           "test_file": "{qa_dir}/medmcqa/test.jsonl"},
+               "medqa": {"fmt": "medqa", "train_file": "{qa_dir}/medqa/train.jsonl",
+                         "test_file": "{qa_dir}/medqa/test.jsonl"},
+               "pubmedqa": {"fmt": "pubmedqa", "train_file": "{qa_dir}/pubmedqa/train.jsonl",
+                            "test_file": "{qa_dir}/pubmedqa/test.jsonl"}}
+FULL_TASKS = {"medmcqa": {"fmt": "medmcqa", "train_file": "{data_dir}/medmcqa/train.jsonl",
+                          "test_file": "{data_dir}/medmcqa/dev.jsonl"},
+              "medqa": {"fmt": "medqa", "train_file": "{data_dir}/medqa/train.jsonl",
+                        "test_file": "{data_dir}/medqa/test.jsonl"},
+              "pubmedqa": {"fmt": "pubmedqa", "train_file": "{data_dir}/pubmedqa/train.jsonl",
+                           "test_file": "{data_dir}/pubmedqa/test.jsonl"}}
 FINETUNE = {
-    "smoke": {"tasks": SMOKE_TASKS, "finetune": SMOKE_FT, "max_len": 128, "world": WORLD, "seeds": [0, 1],
-              "textgen": {"train": "{qa_dir}/patients/train.jsonl", "test": "{qa_dir}/patients/test.jsonl",
-                          "finetune": {**SMOKE_FT, "max_steps": 30, "lr": 1e-3}, "max_new_tokens": 16, "show": 6},
+    "smoke": {"tasks": SMOKE_TASKS, "train": SMOKE_FT, "max_len": 128, "world": WORLD, "seeds": [0, 1],
+              "textgen": {"train_file": "{qa_dir}/patients/train.jsonl", "test_file": "{qa_dir}/patients/test.jsonl",
+                          "train": {**SMOKE_FT, "max_steps": 30, "lr": 1e-3}, "max_new_tokens": 16, "show": 6},
               "fresh": True},
-    "small": {"tasks": SMOKE_TASKS, "finetune": {**SMOKE_FT, "max_steps": 300, "precision": "bf16"}, "max_len": 256,
+    "small": {"tasks": SMOKE_TASKS, "train": {**SMOKE_FT, "max_steps": 300, "precision": "bf16"}, "max_len": 256,
               "world": WORLD, "seeds": [0, 1, 2],
-              "textgen": {"train": "{qa_dir}/patients/train.jsonl", "test": "{qa_dir}/patients/test.jsonl",
-                          "finetune": {**SMOKE_FT, "max_steps": 200, "lr": 1e-3}, "max_new_tokens": 24, "show": 10},
+              "textgen": {"train_file": "{qa_dir}/patients/train.jsonl", "test_file": "{qa_dir}/patients/test.jsonl",
+                          "train": {**SMOKE_FT, "max_steps": 200, "lr": 1e-3}, "max_new_tokens": 24, "show": 10},
               "fresh": True},
     "full": {"tasks": FULL_TASKS, "max_len": 512, "world": None, "seeds": [0],
-             "finetune": {"max_steps": 6000, "global_batch_size": 32, "micro_batch_size": 4, "lr": 2e-5,
+             "train": {"max_steps": 6000, "global_batch_size": 32, "micro_batch_size": 4, "lr": 2e-5,
                           "schedule": "linear", "warmup_fraction": 0.5, "weight_decay": 0.0, "precision": "bf16",
                           "parallelism": "fsdp", "log_every": 10, "progress_bar": True},
-             "textgen": {"train": "{data_dir}/meqsum/train.jsonl", "test": "{data_dir}/meqsum/test.jsonl",
-                         "finetune": {"max_steps": 2000, "global_batch_size": 32, "micro_batch_size": 4, "lr": 2e-5,
+             "textgen": {"train_file": "{data_dir}/meqsum/train.jsonl", "test_file": "{data_dir}/meqsum/test.jsonl",
+                         "train": {"max_steps": 2000, "global_batch_size": 32, "micro_batch_size": 4, "lr": 2e-5,
                                       "schedule": "linear", "warmup_fraction": 0.1, "precision": "bf16",
                                       "parallelism": "fsdp", "log_every": 10, "progress_bar": True},
                          "max_new_tokens": 64, "show": 10},
@@ -117,3 +128,103 @@ FINETUNE = {
 # The paper's numbers (abstract of arXiv 2403.18421; MedQA from the model card). Others not found.
 PAPER = {"medmcqa": 57.3, "mmlu_medical_genetics": 69.0, "medqa": 50.3, "pubmedqa": None,
          "vocab_size": 28896, "params": 2.7e9, "tokens": 300e9}
+
+
+# ------------------------------------------------------------------------------------- typed specs
+@dataclass
+class WorldPreset(StrictConfig):
+    """The generated biomedical world (shared.data.generated.biomedical.biomedical_splits)."""
+    n_diseases: int
+    docs_per_disease: int
+    test_fraction: float
+    seed: int
+
+
+@dataclass
+class DomainText(StrictConfig):
+    """A domain's text: {source: mixture weight}, and megabyte caps of its training / tokenizer text."""
+    sources: dict[str, float]
+    max_mb: dict[str, float] = field(default_factory=dict)
+    tokenizer_max_mb: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TermsPreset(StrictConfig):
+    """Which words' segmentation is inspected: the most over-represented words of `domain` text against
+    `general` text ({source: megabytes cap or None})."""
+    domain: dict[str, float | None]
+    general: dict[str, float | None]
+    n_terms: int
+    min_count: int
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass
+class TokenizerPreset(StrictConfig):
+    """01_tokenizer: BPEs of each domain at each vocabulary size, scored on held-out text."""
+    vocab_sizes: tuple[int, ...]
+    model_vocab: int
+    domains: dict[str, DomainText]
+    heldout: dict[str, dict[str, float | None]]
+    terms: TermsPreset
+    world: WorldPreset | None
+    show_terms: int
+    needs_data_dir: bool = False
+
+
+@dataclass
+class PretrainPreset(StrictConfig):
+    """02_pretrain: one decoder per domain, same shape and tokens. model: GPTConfig keywords or a flavour
+    name (shared.models.flavours); vocab_size is the domain tokenizer's."""
+    domains: dict[str, DomainText]
+    heldout: dict[str, dict[str, float | None]]
+    world: WorldPreset | None
+    vocab_size: int
+    seq_len: int
+    model: str | dict[str, Any]
+    train: TrainConfig
+    fresh: bool
+    needs_data_dir: bool = False
+
+
+@dataclass
+class QATaskFiles(StrictConfig):
+    """One multiple-choice benchmark: its reader (papers.biomedlm.qa_finetune.READERS) and files
+    ("{qa_dir}" / "{data_dir}" placeholders)."""
+    fmt: str
+    train_file: str
+    test_file: str
+
+    def __post_init__(self):
+        if self.fmt not in READERS:
+            raise ValueError(f"fmt={self.fmt!r}; valid choices: {', '.join(sorted(READERS))}")
+
+
+@dataclass
+class TextgenPreset(StrictConfig):
+    """Answer generation for patient questions: files, finetuning, decoding length, rows shown."""
+    train_file: str
+    test_file: str
+    train: TrainConfig
+    max_new_tokens: int
+    show: int
+
+
+@dataclass
+class FinetunePreset(StrictConfig):
+    """03_finetune_qa: the same finetuning of each pretrained decoder on each benchmark, several seeds."""
+    tasks: dict[str, QATaskFiles]
+    train: TrainConfig
+    max_len: int
+    world: WorldPreset | None
+    seeds: tuple[int, ...]
+    textgen: TextgenPreset
+    fresh: bool
+    needs_data_dir: bool = False
+
+
+NOTEBOOKS = {
+    "01_tokenizer": NotebookPresets(TokenizerPreset, TOKENIZER),
+    "02_pretrain": NotebookPresets(PretrainPreset, PRETRAIN),
+    "03_finetune_qa": NotebookPresets(FinetunePreset, FINETUNE),
+}

@@ -1,4 +1,5 @@
-"""Scale presets of the lora_vs_full notebooks (plain literals; a notebook's `overrides` change keys).
+"""Scale presets of the lora_vs_full notebooks: plain literals (a notebook's `overrides` change keys),
+each notebook's built into its typed spec (`NOTEBOOKS`, read by `start_run(..., presets=...)`).
 
 smoke: a 2-core CPU in ~4 minutes for the four notebooks. A 2-layer, d_model 128 Llama-shaped base
        (0.95M parameters) pretrained on general prose (fortunes, GCIDE), some CPython code, raw worked
@@ -14,6 +15,15 @@ LoRA ranks scale with the width: the paper's r in {16, 64, 256} at d_model 4096 
 d_model 512 {2, 8, 32}.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from papers.lora_vs_full.finetune import MethodSpec
+from papers.lora_vs_full.tasks import ConditionSpec
+from shared.experiment import NotebookPresets
+from shared.train import TrainConfig
+from shared.utils.config import StrictConfig
 
 # ------------------------------------------------------------------------------- the paper's numbers
 # Sources: arXiv 2405.09673 (v2) as reprinted section by section on hackernoon.com ("LoRA Falls Short of
@@ -56,7 +66,7 @@ BASE = {
               "eval_docs": 500},
     # full: no pretraining; Llama-2-7B (transformers layout) read from <data_dir>/<base_path>
     "full": {"pretrain": False, "base_path": "Llama-2-7b-hf", "sources": {}, "max_docs": {}, "tokenizer_docs": {},
-             "vocab_size": 32000, "seq_len": 4096, "model": {}, "train": {}, "eval_docs": 0,
+             "vocab_size": 32000, "seq_len": 4096, "model": "llama2-7b", "train": {}, "eval_docs": 0,
              "needs_data_dir": True},
 }
 
@@ -86,7 +96,7 @@ SWEEP = {
                        "cloze_items": 500},
               "task_overrides": {"code-cpt": {"cpt_extra": {"code_stdlib": 400}}},
               "train": {**_SMOKE_TRAIN, "global_batch_size": 64, "micro_batch_size": 64, "schedule": "cosine",
-                        "warmup_fraction": 0.05, "alpha_f": 0.1, "progress_bar": True},
+                        "warmup_steps": 0, "warmup_fraction": 0.05, "alpha_f": 0.1, "progress_bar": True},
               "durations": [156, 312, 625, 1250, 2500], "duration_mode": "separate",
               "full_lrs": [3e-5, 1e-4, 3e-4], "lora_lrs": [3e-4, 1e-3, 3e-3],
               "lora_main": {"rank": 32, "targets": "all"},
@@ -153,4 +163,117 @@ REGULARIZE = {
     "full": {"condition": "code-ift", "weight_decays": [1e-4, 1e-3, 1e-2], "dropouts": [0.05, 0.1],
              "diversity_condition": "code-ift", "diversity_prompts": 164, "diversity_samples": 50,
              "temperature": 0.8, "max_new_tokens": 512},
+}
+
+
+# ------------------------------------------------------------------------------------- typed specs
+@dataclass
+class BasePreset(StrictConfig):
+    """01_pretrain_base: pretrain the tiny Llama-shaped base (papers.lora_vs_full.base.BaseSpec's fields),
+    or (pretrain False) read a transformers checkpoint from <data_dir>/<base_path>. model: GPTConfig
+    keywords of the base to pretrain, or the flavour (shared.models.flavours) of the checkpoint read."""
+    pretrain: bool
+    base_path: str | None
+    sources: dict[str, float]
+    max_docs: dict[str, int | None]
+    tokenizer_docs: dict[str, int | None]
+    vocab_size: int
+    seq_len: int
+    model: str | dict[str, Any]
+    train: TrainConfig
+    eval_docs: int
+    needs_data_dir: bool = False
+
+    def __post_init__(self):
+        if self.pretrain and not isinstance(self.model, dict):
+            raise ValueError("a base to pretrain needs its GPTConfig keywords as `model`")
+        if not self.pretrain and not self.base_path:
+            raise ValueError("without pretraining, base_path names the checkpoint folder under data_dir")
+
+
+@dataclass
+class LoraSettings(StrictConfig):
+    """A LoRA configuration of the sweep: rank and target modules ("attention", "mlp", "all")."""
+    rank: int
+    targets: str
+
+    def __post_init__(self):
+        MethodSpec(method="lora", rank=self.rank, targets=self.targets)
+
+
+@dataclass
+class OptimizerCheck(StrictConfig):
+    """The other optimizer, at one LR per method, on one condition."""
+    condition: str
+    optimizer: str
+    betas: tuple[float, float]
+    full_lr: float
+    lora_lr: float
+
+
+@dataclass
+class SweepPreset(StrictConfig):
+    """02_learning_forgetting: the conditions ("<domain>-<regime>"), the finetuning data (`task`: common
+    ConditionSpec fields, `task_overrides` per condition), the shared TrainConfig fields, training
+    durations in optimizer steps, the LR grids, the LoRA configurations and what is recorded."""
+    conditions: tuple[str, ...]
+    task: dict[str, Any]
+    train: TrainConfig
+    duration_mode: str
+    full_lrs: tuple[float, ...]
+    lora_lrs: tuple[float, ...]
+    lora_main: LoraSettings
+    task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    durations: tuple[int, ...] = ()
+    durations_by_condition: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    lora_variants: tuple[LoraSettings, ...] = ()
+    variant_conditions: tuple[str, ...] = ()
+    optimizer_check: OptimizerCheck | None = None
+    spectral_steps: tuple[int, ...] = ()
+    keep_spectra: bool = False
+    save_merged: tuple[str, ...] = ()
+    generation_conditions: tuple[str, ...] = ()
+    max_new_tokens: int = 128
+
+    def __post_init__(self):
+        if self.duration_mode not in ("along", "separate"):
+            raise ValueError(f"duration_mode={self.duration_mode!r}; valid choices: along, separate")
+        for condition in self.conditions:
+            domain, regime = condition.split("-")
+            task = {**self.task, **self.task_overrides.get(condition, {}), "domain": domain, "regime": regime}
+            if task.get("source") == "files":
+                task["data_dir"] = "<data_dir>"          # given at run time
+            ConditionSpec.from_dict(task)
+            if not (self.durations_by_condition.get(condition) or self.durations):
+                raise ValueError(f"no training durations for {condition}")
+
+
+@dataclass
+class SpectralPreset(StrictConfig):
+    """03_spectral: the explained-variance fraction, the condition and layer whose spectra are drawn."""
+    fraction: float
+    condition: str
+    curve_layer: int
+    random_seed: int
+
+
+@dataclass
+class RegularizePreset(StrictConfig):
+    """04_regularization_diversity: full finetuning with weight decay / dropout against LoRA, and the
+    diversity of sampled generations."""
+    condition: str
+    weight_decays: tuple[float, ...]
+    dropouts: tuple[float, ...]
+    diversity_condition: str
+    diversity_prompts: int
+    diversity_samples: int
+    temperature: float
+    max_new_tokens: int
+
+
+NOTEBOOKS = {
+    "01_pretrain_base": NotebookPresets(BasePreset, BASE),
+    "02_learning_forgetting": NotebookPresets(SweepPreset, SWEEP),
+    "03_spectral": NotebookPresets(SpectralPreset, SPECTRAL),
+    "04_regularization_diversity": NotebookPresets(RegularizePreset, REGULARIZE),
 }

@@ -1,21 +1,16 @@
-"""Scale presets of the masking-rate-schedule notebook (plain literals; notebooks override keys).
+"""Typed presets of the masking-rate-schedule notebook, every scale (plain literals; notebooks override keys).
 
 Ankner et al. (EACL 2024) pretrain BERT-base and BERT-large on C4 with MosaicML's BERT recipe and compare
 fixed masking rates with schedules of the rate over training; evaluation is always at 15%. The exact steps and
 batch of their runs were not found (PAPERS.md): the full preset uses the MosaicBERT recipe (70k steps, batch 4096,
-seq 128), which the paper builds on.
+seq 128), which the paper builds on, on the bert-base flavour (shared.models.flavours).
 """
 from __future__ import annotations
 
-SCHEDULES = {
-    "fixed 15%": {"kind": "constant", "p_i": 0.15},
-    "fixed 30%": {"kind": "constant", "p_i": 0.30},
-    "linear 30%->15%": {"kind": "linear", "p_i": 0.30, "p_f": 0.15},
-    "linear 15%->30%": {"kind": "linear", "p_i": 0.15, "p_f": 0.30},
-    # not verified as the paper's (PAPERS.md: other shapes unverified); ours, for the larger scales
-    "cosine 30%->15%": {"kind": "cosine", "p_i": 0.30, "p_f": 0.15},
-    "step 30%->15%": {"kind": "step", "p_i": 0.30, "p_f": 0.15, "step_at": 0.5},
-}
+from shared.experiment.presets import NotebookPresets
+
+from .sweep import SCHEDULES, SchedulesSpec
+
 PAPER = {"glue_gain_base": 0.46, "glue_gain_large": 0.25, "speedup_base": 1.89}
 
 SMOKE_DATA = {"kind": "corpora", "corpora": ["wordnet", "gcide"], "vocab_size": 1024, "seq_len": 64,
@@ -25,36 +20,41 @@ SMOKE_TRAIN = {"lr": 3e-3, "betas": [0.9, 0.98], "eps": 1e-6, "weight_decay": 1e
 # classic BERT (learned positions, GELU MLP); unpadding only changes speed, not the computation
 BERT_SWITCHES = {"alibi": False, "glu": False, "unpad": True, "low_precision_norm": False, "dropout": 0.0,
                  "attn_dropout": 0.0}
+GLUE = ["mnli", "qnli", "qqp", "sst2", "cola", "stsb", "mrpc", "rte"]
 
-PRESETS = {
-    "smoke": {"data": SMOKE_DATA, "model": {"n_layer": 2, "n_head": 4, "d_model": 64, "d_ff": 256, "max_seq_len": 64,
-                                            **BERT_SWITCHES},
-              "train": SMOKE_TRAIN, "max_steps": 250, "micro_batch_size": 32, "eval_every": 25, "eval_samples": 256,
+SCHEDULES_PRESETS = NotebookPresets(SchedulesSpec, {
+    "smoke": {"model": {"n_layer": 2, "n_head": 4, "d_model": 64, "d_ff": 256, "max_seq_len": 64, **BERT_SWITCHES},
               "schedules": ["fixed 15%", "fixed 30%", "linear 30%->15%", "linear 15%->30%"], "seeds": [0, 1, 2],
-              "tasks": ["acceptability", "word_class"], "task_train": 1500, "task_eval": 400, "glue_dir": None,
-              "finetune": {"max_steps": 150, "lr": 1e-3, "micro_batch_size": 32, "seq_len": 40, "dropout": 0.0,
-                           "weight_decay": 5e-6}},
-    "small": {"data": {**SMOKE_DATA, "vocab_size": 8192, "seq_len": 128, "max_docs": None, "eval_docs": 2000},
-              "model": {"n_layer": 4, "n_head": 4, "d_model": 256, "d_ff": 1024, "max_seq_len": 128, **BERT_SWITCHES},
-              "train": {**SMOKE_TRAIN, "lr": 1e-3, "precision": "bf16"}, "max_steps": 4000, "micro_batch_size": 256,
-              "eval_every": 200, "eval_samples": 2000, "schedules": list(SCHEDULES), "seeds": [0, 1, 2, 3, 4],
-              "tasks": ["acceptability", "word_class", "similarity", "synonym_swap"], "task_train": 4000,
-              "task_eval": 1000, "glue_dir": None,
-              "finetune": {"max_steps": 400, "lr": 1e-4, "micro_batch_size": 32, "seq_len": 64, "dropout": 0.1,
-                           "weight_decay": 5e-6}},
-    "full": {"data": {"kind": "cache", "train_dir": "{data_dir}/c4_mlm128/train", "eval_dir": "{data_dir}/c4_mlm128/val",
+              "data": SMOKE_DATA, "train": {**SMOKE_TRAIN, "max_steps": 250, "log_every": 25, "eval_every": 25},
+              "micro_batch_size": 32, "eval_samples": 256,
+              "eval": {"tasks": ["acceptability", "word_class"], "task_train": 1500, "task_eval": 400,
+                       "glue_dir": None, "seeds": None,
+                       "finetune": {"max_steps": 150, "lr": 1e-3, "micro_batch_size": 32, "seq_len": 40,
+                                    "dropout": 0.0, "weight_decay": 5e-6}}},
+    "small": {"model": {"n_layer": 4, "n_head": 4, "d_model": 256, "d_ff": 1024, "max_seq_len": 128, **BERT_SWITCHES},
+              "schedules": list(SCHEDULES), "seeds": [0, 1, 2, 3, 4],
+              "data": {**SMOKE_DATA, "vocab_size": 8192, "seq_len": 128, "max_docs": None, "eval_docs": 2000},
+              "train": {**SMOKE_TRAIN, "lr": 1e-3, "precision": "bf16", "max_steps": 4000, "log_every": 200,
+                        "eval_every": 200},
+              "micro_batch_size": 256, "eval_samples": 2000,
+              "eval": {"tasks": ["acceptability", "word_class", "similarity", "synonym_swap"], "task_train": 4000,
+                       "task_eval": 1000, "glue_dir": None, "seeds": None,
+                       "finetune": {"max_steps": 400, "lr": 1e-4, "micro_batch_size": 32, "seq_len": 64,
+                                    "dropout": 0.1, "weight_decay": 5e-6}}},
+    "full": {"model": {"flavour": "bert-base", "max_seq_len": 128, "unpad": True},
+             "schedules": list(SCHEDULES), "seeds": [17, 18, 19],
+             "data": {"kind": "cache", "train_dir": "{data_dir}/c4_mlm128/train", "eval_dir": "{data_dir}/c4_mlm128/val",
                       "tokenizer_dir": "{data_dir}/bert-base-uncased", "source_train": "{data_dir}/c4/en/train",
                       "source_eval": "{data_dir}/c4/en/validation", "seq_len": 128},
-             "model": {"n_layer": 12, "n_head": 12, "d_model": 768, "d_ff": 3072, "max_seq_len": 128, **BERT_SWITCHES,
-                       "dropout": 0.1, "attn_dropout": 0.1},
              "train": {**SMOKE_TRAIN, "lr": 5e-4, "precision": "bf16", "progress_bar": True, "global_batch_size": 4096,
-                       "micro_batch_size": 128, "parallelism": "ddp"},
-             "max_steps": 70000, "micro_batch_size": 128, "eval_every": 2000, "eval_samples": 10000,
-             "schedules": list(SCHEDULES), "seeds": [17, 18, 19],
-             "tasks": ["mnli", "qnli", "qqp", "sst2", "cola", "stsb", "mrpc", "rte"], "task_train": None,
-             "task_eval": None, "glue_dir": "{data_dir}/glue",
-             "finetune": {"max_steps": 3000, "lr": 5e-5, "micro_batch_size": 32, "seq_len": 128, "dropout": 0.1,
-                          "weight_decay": 5e-6},
+                       "micro_batch_size": 128, "parallelism": "ddp", "max_steps": 70000, "log_every": 2000,
+                       "eval_every": 2000},
+             "micro_batch_size": 128, "eval_samples": 10000,
+             "eval": {"tasks": GLUE, "task_train": None, "task_eval": None, "glue_dir": "{data_dir}/glue",
+                      "seeds": None,
+                      "finetune": {"max_steps": 3000, "lr": 5e-5, "micro_batch_size": 32, "seq_len": 128,
+                                   "dropout": 0.1, "weight_decay": 5e-6}},
              "needs_data_dir": True},
-}
+})
 
+NOTEBOOKS: dict[str, NotebookPresets] = {"schedules": SCHEDULES_PRESETS}

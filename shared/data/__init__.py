@@ -8,6 +8,9 @@ Modules (import what you need; nothing heavy is imported here):
 - tokenizer      byte-level BPE: `train_bpe`, `corpus_tokenizer` (cached), `load_tokenizer`
 - packing        `pack_documents`, `tokenize_data_dir`, `packed_corpus`, `PackedDataset`
 - mixture        `Mixture` (resumable, rank-sharded sampler), schedules, `domain_upsampling`
-- cache          cache folders ($REPLICATIONS_CACHE, default <repo>/.cache/data)
+- lm_streams     named text streams for decoder pretraining (sources, tokenizer, packing), `StreamSpec`
+- mlm, mlm_cache masked-LM encoding, dynamic masking, masking-rate schedules; the on-disk token cache
+- images         small image classification sets (digits, generated shapes, CIFAR-10 files)
+- cache          cache folders ($REPLICATIONS_CACHE, default <repo>/.cache/data), content hashes
 Debian packages are fetched by `bash ci/fetch_offline_data.sh`.
 """

@@ -20,9 +20,9 @@ from __future__ import annotations
 import gzip
 import re
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from shared.data.cache import debs_root
 

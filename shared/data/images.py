@@ -51,11 +51,11 @@ class ImageSet:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.x.shape[1:])
 
-    def subset(self, idx) -> "ImageSet":
+    def subset(self, idx) -> ImageSet:
         idx = torch.as_tensor(idx, dtype=torch.long)
         return ImageSet(self.x[idx], self.y[idx], self.classes, self.indices[idx], self.name)
 
-    def with_x(self, x: torch.Tensor) -> "ImageSet":
+    def with_x(self, x: torch.Tensor) -> ImageSet:
         return ImageSet(x, self.y, self.classes, self.indices, self.name)
 
 
@@ -202,7 +202,7 @@ class AugmentedBatches:
         self.inner, self.pad, self.flip, self.seed = inner, pad, flip, seed
         self.draws = 0
 
-    def __iter__(self) -> "AugmentedBatches":
+    def __iter__(self) -> AugmentedBatches:
         return self
 
     def __next__(self) -> dict:

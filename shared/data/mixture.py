@@ -36,8 +36,9 @@ world size (between whole steps).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -262,7 +263,7 @@ class Mixture:
         out["stream_ids"] = torch.from_numpy(streams.astype(np.int64))
         return out
 
-    def __iter__(self) -> "Mixture":
+    def __iter__(self) -> Mixture:
         return self
 
     def __next__(self) -> dict[str, torch.Tensor]:

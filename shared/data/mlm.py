@@ -2,8 +2,7 @@
 
     data = encode_for_mlm(texts, tokenizer, seq_len=128)          # {"input_ids", "attention_mask"} (N, S)
     schedule = MaskingSchedule("linear", 0.30, 0.15)               # Ankner et al.: 30% -> 15%
-    batches = MLMBatches(data, micro_batch_size=32, schedule=schedule, special=SpecialIds.of(tokenizer))
-    Trainer(..., train_data=batches, callbacks=[batches.progress_callback()])
+    ids, labels = mask_tokens(data["input_ids"], data["attention_mask"], schedule(0.2), SpecialIds.of(tokenizer))
     eval_batches = fixed_rate_batches(eval_data, 0.15, special, batch_size=64)   # always 15%
 
 Samples follow BERT / MosaicBERT on C4: one document per sample, ``[CLS] tokens [SEP]``, truncated
@@ -12,29 +11,29 @@ to seq_len and padded (no concatenation), so short documents leave padding that 
 Dynamic masking (RoBERTa; BERT's 80/10/10): each real, non-special token is selected with
 probability p; a selected token becomes [MASK] with probability 0.8, a uniformly drawn non-special
 token with 0.1, and stays itself with 0.1; labels hold the original id at selected tokens and -100
-elsewhere. The masks are drawn fresh every time a batch is drawn, from a generator seeded by
-(seed, rank, draw index), so a resumed run draws exactly the masks an uninterrupted one would.
+elsewhere. ``mask_generator(seed, rank, draw)`` seeds the draw of one batch, so a sampler that
+counts its draws (``shared.pipelines.mlm_pretrain.MLMBatches``) resumes with exactly the masks an
+uninterrupted run draws.
 
-The rate p is a function of training progress t = step / max_steps (``MaskingSchedule``): the
-trainer's step reaches the batches through ``progress_callback()`` (on_fit_start and on_step_end),
-so the micro-batches of update s use p(s / max_steps), with any gradient accumulation or resume.
+The rate p is a function of training progress t = step / max_steps (``MaskingSchedule``).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
 
 import torch
 
-from shared.train.data import ResumableBatches
+from shared.utils.config import StrictConfig
 
 SCHEDULE_KINDS = ("constant", "linear", "cosine", "step")
 
 
 @dataclass(frozen=True)
-class MaskingSchedule:
-    """Masking rate as a function of training progress t in [0, 1].
+class MaskingSchedule(StrictConfig):
+    """Masking rate as a function of training progress t in [0, 1] (``MaskingSchedule.from_dict(d)``
+    builds one strictly from a preset's dict).
 
     constant: p_i throughout (p_f ignored). linear: p_i + (p_f - p_i) t (Ankner et al. 2024).
     cosine: half-cosine from p_i to p_f. step: p_i until t = step_at, then p_f.
@@ -72,10 +71,6 @@ class MaskingSchedule:
             return f"fixed {100 * self.p_i:.0f}%"
         return f"{self.kind} {100 * self.p_i:.0f}%->{100 * self.p_f:.0f}%"
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "MaskingSchedule":
-        return cls(**d)
-
 
 @dataclass(frozen=True)
 class SpecialIds:
@@ -88,7 +83,7 @@ class SpecialIds:
     vocab_size: int
 
     @classmethod
-    def of(cls, tokenizer) -> "SpecialIds":
+    def of(cls, tokenizer) -> SpecialIds:
         """From a transformers tokenizer that has mask, pad, cls and sep tokens."""
         ids = {name: getattr(tokenizer, f"{name}_token_id") for name in ("mask", "pad", "cls", "sep")}
         missing = [n for n, i in ids.items() if i is None]
@@ -151,65 +146,9 @@ def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, rate: flo
     return out, labels
 
 
-def _generator(seed: int, rank: int, draw: int) -> torch.Generator:
+def mask_generator(seed: int, rank: int, draw: int) -> torch.Generator:
+    """The generator of one batch's masks: seeded by (seed, rank, draw index), so draws replay on resume."""
     return torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_033 + draw)
-
-
-class MLMBatches:
-    """Endless, resumable micro-batches {"input_ids", "attention_mask", "labels"} with dynamic
-    masking at the scheduled rate. Rows come from ``ResumableBatches`` (shuffled per epoch, the
-    rank's share of each global micro-batch); state: the row sampler's, the draw count, progress.
-    """
-
-    def __init__(self, data: dict[str, torch.Tensor], micro_batch_size: int, schedule: MaskingSchedule,
-                 special: SpecialIds, *, seed: int = 0, rank: int = 0, world_size: int = 1):
-        self.rows = ResumableBatches({"input_ids": data["input_ids"], "attention_mask": data["attention_mask"]},
-                                     micro_batch_size, rank=rank, world_size=world_size, seed=seed)
-        self.schedule, self.special, self.seed, self.rank = schedule, special, seed, rank
-        self.replacement_ids = special.replacement_ids()
-        self.draws, self.progress = 0, 0.0
-
-    def __iter__(self) -> "MLMBatches":
-        return self
-
-    @property
-    def rate(self) -> float:
-        """The masking rate the next batch is drawn with."""
-        return self.schedule(self.progress)
-
-    def set_progress(self, step: int, max_steps: int) -> None:
-        self.progress = step / max_steps
-
-    def __next__(self) -> dict[str, torch.Tensor]:
-        rows = next(self.rows)
-        ids, labels = mask_tokens(rows["input_ids"], rows["attention_mask"], self.rate, self.special,
-                                  _generator(self.seed, self.rank, self.draws), self.replacement_ids)
-        self.draws += 1
-        return {"input_ids": ids, "attention_mask": rows["attention_mask"], "labels": labels}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows.state_dict(), "draws": self.draws, "progress": self.progress}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rows.load_state_dict(state["rows"])
-        self.draws, self.progress = int(state["draws"]), float(state["progress"])
-
-    def progress_callback(self) -> "ProgressCallback":
-        return ProgressCallback(self)
-
-
-class ProgressCallback:
-    """Trainer callback telling ``target.set_progress(step, max_steps)`` the updates done, at the
-    start of a fit (0, or the step resumed from) and after every update."""
-
-    def __init__(self, target):
-        self.target = target
-
-    def on_fit_start(self, trainer) -> None:
-        self.target.set_progress(trainer.step, trainer.config.max_steps)
-
-    def on_step_end(self, trainer, record) -> None:
-        self.target.set_progress(trainer.step, trainer.config.max_steps)
 
 
 def fixed_rate_batches(data: dict[str, torch.Tensor], rate: float, special: SpecialIds, batch_size: int,

@@ -22,16 +22,18 @@ On disk (a folder): `index.json` and shards `tokens_00000.npy` (n, T+1) uint16/u
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from shared.data.cache import atomic_dir, cache_root, stable_hash, write_json_atomic
+from shared.data.cache import atomic_dir, cache_root, stable_hash
+from shared.data.corpora import load_corpus
 from shared.data.formats import iter_documents
 from shared.data.tokenizer import token_dtype
+from shared.utils.io import write_json_atomic
 
 INDEX = "index.json"
 FORMAT = "packed-v1"
@@ -165,10 +167,8 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def packed_corpus(name: str, tokenizer, seq_len: int, split: str = "train", max_docs: int | None = None,
-                  seed: int = 0, **generator_kwargs) -> "PackedDataset":
+                  seed: int = 0, **generator_kwargs) -> PackedDataset:
     """A named corpus (shared.data.corpora) packed with `tokenizer`, cached by all the arguments."""
-    from shared.data.corpora import load_corpus
-
     key = stable_hash({"name": name, "split": split, "max_docs": max_docs, "seed": seed,
                        "kwargs": generator_kwargs, "tokenizer": tokenizer_fingerprint(tokenizer),
                        "seq_len": seq_len, "format": FORMAT})

@@ -12,13 +12,15 @@ EOS and BOS; encoder papers add `<|mask|>` (and `<|cls|>`, `<|sep|>`) via `speci
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from shared.data.cache import atomic_dir, cache_root, stable_hash
+from shared.data.corpora import load_corpus
 
 if TYPE_CHECKING:                    # transformers is imported when first needed: it takes seconds
     from transformers import PreTrainedTokenizerFast
@@ -81,8 +83,6 @@ def corpus_tokenizer(corpora: Sequence[str], vocab_size: int, seed: int = 0, max
     max_docs: at most this many documents per corpus (a seeded subset), to bound training time.
     The documents are shuffled with `seed` before training (BPE ties then resolve reproducibly).
     """
-    from shared.data.corpora import load_corpus
-
     folder = cache_root() / "tokenizers" / tokenizer_key(corpora, vocab_size, seed, max_docs,
                                                          special_tokens, min_frequency)
     if (folder / "tokenizer.json").exists():

@@ -1,7 +1,8 @@
 """Small adapters so the evaluators accept any causal LM and any tokenizer.
 
 A model is any callable ``model(input_ids: LongTensor (B, T)) -> logits (B, T, V)``; outputs that are
-objects with ``.logits`` (transformers) or tuples (logits first) are unwrapped. A tokenizer is
+objects with ``.logits`` (this repository's ``ModelOutput``, transformers' outputs) or tuples (logits
+first) are unwrapped. A tokenizer is
 anything with ``encode(str) -> list[int]`` and ``decode(list[int]) -> str``; transformers
 tokenizers are called without special tokens so that encode(a) + encode(b) concatenates cleanly.
 """

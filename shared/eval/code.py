@@ -16,8 +16,10 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .generation import generate
 from .passk import mean_pass_at_k
-from .sandbox import ProgramResult, SandboxConfig, describe_isolation, run as _sandbox_run
+from .sandbox import ProgramResult, SandboxConfig, describe_isolation
+from .sandbox import run as _sandbox_run
 
 __all__ = ["ProgramResult", "SandboxConfig", "run_program", "run_programs", "humaneval_program",
            "truncate_completion", "evaluate_completions", "sample_completions", "STOP_SEQUENCES",
@@ -92,8 +94,6 @@ def sample_completions(model, tokenizer, problems: Mapping[str, Mapping[str, str
                        seed: int = 0, batch_size: int = 16, max_length: int | None = None
                        ) -> dict[str, list[str]]:
     """n completions per problem (greedy when temperature is 0), cut at the stop sequences."""
-    from .generation import generate
-
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     task_ids = list(problems)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.data.formats import read_jsonl
+from shared.eval.answers import normalize_number
 
 LETTERS = "ABCDEFGHIJ"
 PUBMEDQA_CHOICES = ("yes", "no", "maybe")
@@ -182,8 +183,6 @@ def read_pubmedqa(path: str | Path) -> list[MCQuestion]:
 
 def read_gsm8k(path: str | Path) -> list[MathProblem]:
     """GSM8K jsonl rows {question, answer}; the answer's text after the last '####' is the label."""
-    from .generation import normalize_number
-
     out = []
     for i, r in enumerate(_rows(path)):
         if "####" not in r["answer"]:

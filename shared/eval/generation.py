@@ -6,14 +6,13 @@ with its KV cache) or is a transformers model; otherwise a plain loop here that 
 the whole sequence each step. Prompts are batched only with prompts of the same token length, so no
 padding (which a plain causal model would attend to) is ever needed.
 
-GSM8K: the label is the number after '####'; a prediction's answer is the number after its last
-'####' if it wrote one, else the last number in the text. Numbers are normalised (commas, '$',
-trailing '.', '.0' removed) before exact match.
+GSM8K: ``evaluate_gsm8k`` generates greedily and scores the final numbers by exact match
+(``shared.eval.answers``: normalize_number, extract_answer, exact_match, re-exported here).
+Sampling is ``shared.models.gpt_generate.sample_next``, the one token sampler of the repo.
 """
 from __future__ import annotations
 
 import inspect
-import re
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,22 +20,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._model_io import decode, encode, eos_id, logits_of, model_device, model_max_length
-from .formats import MathProblem
+from shared.eval._model_io import decode, encode, eos_id, logits_of, model_device, model_max_length
+from shared.eval.answers import exact_match, extract_answer, normalize_number
+from shared.eval.formats import MathProblem
+from shared.models.gpt_generate import sample_next
 
-_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?|-?\$?\.\d+")
-
-
-def _sample(logits: torch.Tensor, temperature: float, top_k: int | None,
-            generator: torch.Generator | None) -> torch.Tensor:
-    """logits (B, V) -> ids (B,)."""
-    if temperature == 0.0:
-        return logits.argmax(dim=-1)
-    logits = logits.float() / temperature
-    if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(-1)
+__all__ = ["ExactMatchResult", "GSM8K_STOP", "evaluate_gsm8k", "exact_match", "extract_answer", "generate",
+           "gsm8k_prompt", "normalize_number", "truncate_at_stop"]
 
 
 @torch.no_grad()
@@ -45,7 +35,7 @@ def _loop_generate(model, ids: torch.Tensor, max_new_tokens: int, temperature: f
     """(B, T) -> (B, T + max_new_tokens) by rerunning the model on the (cropped) sequence each step."""
     for _ in range(max_new_tokens):
         window = ids if max_length is None else ids[:, -max_length:]
-        nxt = _sample(logits_of(model(window))[:, -1], temperature, top_k, generator)
+        nxt = sample_next(logits_of(model(window))[:, -1], temperature, top_k, generator)
         ids = torch.cat([ids, nxt[:, None]], dim=1)
     return ids
 
@@ -132,40 +122,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 128
     return out
 
 
-# ---- answer extraction and exact match ----------------------------------------------------------
-
-def normalize_number(text: str | None) -> str | None:
-    """The first number in `text` as a canonical string ('1,234.50' -> '1234.5', '$7' -> '7', '3.0' -> '3')."""
-    if text is None:
-        return None
-    m = _NUMBER.search(text)
-    if m is None:
-        return None
-    s = m.group(0).replace(",", "").replace("$", "")
-    if s.startswith("-."):
-        s = "-0" + s[1:]
-    elif s.startswith("."):
-        s = "0" + s
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    if s in ("-0", ""):
-        s = "0"
-    return s
-
-
-def extract_answer(text: str) -> str | None:
-    """The predicted final number: after the last '####' if present, else the last number in the text."""
-    if "####" in text:
-        found = normalize_number(text.rsplit("####", 1)[1])
-        if found is not None:
-            return found
-    numbers = _NUMBER.findall(text)
-    return normalize_number(numbers[-1]) if numbers else None
-
-
-def exact_match(prediction: str | None, gold: str | None) -> bool:
-    return prediction is not None and gold is not None and normalize_number(prediction) == normalize_number(gold)
-
+# ---- GSM8K exact match -------------------------------------------------------------------------
 
 def gsm8k_prompt(problem: MathProblem, fewshot: Sequence[MathProblem] = ()) -> str:
     shots = "".join(f"Question: {p.question}\nAnswer: {p.solution}\n\n" for p in fewshot)

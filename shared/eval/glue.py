@@ -15,21 +15,27 @@ from __future__ import annotations
 import csv
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
+from shared.data.formats import read_jsonl, read_parquet
 from shared.data.mlm import SpecialIds
 from shared.models.bert import Bert, BertForMaskedLM, BertForSequenceClassification
+from shared.train.config import TrainConfig
+from shared.train.data import ResumableBatches
+from shared.train.trainer import Trainer
+from shared.utils.config import StrictConfig
 
 METRICS = ("accuracy", "f1", "matthews", "pearson", "spearman")
 
 
 @dataclass(frozen=True)
-class TaskSpec:
+class GlueTaskSpec:
     """What a task is: its text fields (1 or 2), labels (num_labels 1 = regression), metrics."""
     name: str
     text_fields: tuple[str, ...]
@@ -45,16 +51,16 @@ class TaskSpec:
         return self.num_labels == 1
 
 
-GLUE_TASKS: dict[str, TaskSpec] = {t.name: t for t in [
-    TaskSpec("cola", ("sentence",), 2, ("matthews",)),
-    TaskSpec("sst2", ("sentence",), 2, ("accuracy",)),
-    TaskSpec("mrpc", ("sentence1", "sentence2"), 2, ("f1", "accuracy")),
-    TaskSpec("qqp", ("question1", "question2"), 2, ("f1", "accuracy")),
-    TaskSpec("stsb", ("sentence1", "sentence2"), 1, ("pearson", "spearman")),
-    TaskSpec("mnli", ("premise", "hypothesis"), 3, ("accuracy",), eval_split="validation_matched",
-             label_names=("entailment", "neutral", "contradiction")),
-    TaskSpec("qnli", ("question", "sentence"), 2, ("accuracy",), label_names=("entailment", "not_entailment")),
-    TaskSpec("rte", ("sentence1", "sentence2"), 2, ("accuracy",), label_names=("entailment", "not_entailment")),
+GLUE_TASKS: dict[str, GlueTaskSpec] = {t.name: t for t in [
+    GlueTaskSpec("cola", ("sentence",), 2, ("matthews",)),
+    GlueTaskSpec("sst2", ("sentence",), 2, ("accuracy",)),
+    GlueTaskSpec("mrpc", ("sentence1", "sentence2"), 2, ("f1", "accuracy")),
+    GlueTaskSpec("qqp", ("question1", "question2"), 2, ("f1", "accuracy")),
+    GlueTaskSpec("stsb", ("sentence1", "sentence2"), 1, ("pearson", "spearman")),
+    GlueTaskSpec("mnli", ("premise", "hypothesis"), 3, ("accuracy",), eval_split="validation_matched",
+                 label_names=("entailment", "neutral", "contradiction")),
+    GlueTaskSpec("qnli", ("question", "sentence"), 2, ("accuracy",), label_names=("entailment", "not_entailment")),
+    GlueTaskSpec("rte", ("sentence1", "sentence2"), 2, ("accuracy",), label_names=("entailment", "not_entailment")),
 ]}
 
 # ---- metrics ---------------------------------------------------------------------------------
@@ -84,7 +90,7 @@ def compute_metric(name: str, preds: np.ndarray, labels: np.ndarray) -> float:
     raise ValueError(f"unknown metric {name!r}; valid choices: {', '.join(METRICS)}")
 
 
-def task_metrics(spec: TaskSpec, preds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def task_metrics(spec: GlueTaskSpec, preds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """{metric: value in percent, ..., "score": mean of them}."""
     out = {m: 100.0 * compute_metric(m, preds, labels) for m in spec.metrics}
     out["score"] = float(np.mean([out[m] for m in spec.metrics]))
@@ -106,7 +112,7 @@ class TaskData:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, n: int | None, seed: int = 0) -> "TaskData":
+    def subset(self, n: int | None, seed: int = 0) -> TaskData:
         if n is None or n >= len(self):
             return self
         keep = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
@@ -115,7 +121,7 @@ class TaskData:
 
 @dataclass
 class Task:
-    spec: TaskSpec
+    spec: GlueTaskSpec
     train: TaskData
     eval: TaskData
 
@@ -130,7 +136,7 @@ _TSV_SPLITS = {"train": "train", "validation": "dev", "validation_matched": "dev
                "validation_mismatched": "dev_mismatched"}
 
 
-def _convert_label(spec: TaskSpec, value: Any) -> float:
+def _convert_label(spec: GlueTaskSpec, value: Any) -> float:
     if spec.is_regression:
         return float(value)
     if isinstance(value, str) and spec.label_names and value in spec.label_names:
@@ -138,7 +144,7 @@ def _convert_label(spec: TaskSpec, value: Any) -> float:
     return int(value)
 
 
-def _read_tsv(path: Path, spec: TaskSpec) -> TaskData:
+def _read_tsv(path: Path, spec: GlueTaskSpec) -> TaskData:
     cols = _TSV_COLUMNS.get(spec.name, {})
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
@@ -159,10 +165,9 @@ def _read_tsv(path: Path, spec: TaskSpec) -> TaskData:
     return TaskData([[r[i] for r in body] for i in idx[:-1]], [_convert_label(spec, r[idx[-1]]) for r in body])
 
 
-def read_task_split(data_dir: str | Path, spec: TaskSpec, split: str) -> TaskData:
+def read_task_split(data_dir: str | Path, spec: GlueTaskSpec, split: str) -> TaskData:
     """One split of a task from ``data_dir``: ``<task>/<split>.jsonl|.parquet`` (Hugging Face
     field names) or the original GLUE ``<GLUE dir>/<train|dev|dev_matched>.tsv``."""
-    from shared.data.formats import read_jsonl, read_parquet
     data_dir = Path(data_dir)
     for folder in (data_dir / spec.name, data_dir / _GLUE_DIRS.get(spec.name, spec.name)):
         for suffix, reader in ((".jsonl", read_jsonl), (".parquet", read_parquet)):
@@ -216,8 +221,9 @@ def encode_task(data: TaskData, tokenizer, seq_len: int, special: SpecialIds) ->
 
 
 @dataclass
-class FinetuneConfig:
-    """Finetuning recipe (MosaicBERT's GLUE yaml: linear warmup 6%, decay to 0, AdamW)."""
+class FinetuneConfig(StrictConfig):
+    """Finetuning recipe (MosaicBERT's GLUE yaml: linear warmup 6%, decay to 0, AdamW);
+    ``FinetuneConfig.from_dict(d)`` builds one strictly from a preset's dict."""
     max_steps: int = 100
     micro_batch_size: int = 32
     lr: float = 5e-5
@@ -242,7 +248,8 @@ def predict(model: BertForSequenceClassification, data: dict[str, torch.Tensor],
     device = next(model.parameters()).device
     outs = []
     for s in range(0, len(data["labels"]), batch_size):
-        logits = model(*(data[k][s:s + batch_size].to(device) for k in ("input_ids", "attention_mask", "token_type_ids")))
+        logits = model(*(data[k][s:s + batch_size].to(device)
+                         for k in ("input_ids", "attention_mask", "token_type_ids"))).logits   # (B, num_labels)
         outs.append(logits.squeeze(-1).float().cpu() if model.num_labels == 1 else logits.argmax(-1).cpu())
     return torch.cat(outs).numpy()
 
@@ -255,11 +262,10 @@ def _as_encoder(model) -> Bert:
     raise TypeError(f"expected a Bert, BertForMaskedLM or BertForSequenceClassification, got {type(model).__name__}")
 
 
-def finetune(encoder, spec: TaskSpec, train: dict[str, torch.Tensor], evaluation: dict[str, torch.Tensor],
+def finetune(encoder, spec: GlueTaskSpec, train: dict[str, torch.Tensor], evaluation: dict[str, torch.Tensor],
              cfg: FinetuneConfig, seed: int, device: str | None = None) -> dict[str, float]:
     """Finetune a copy of ``encoder`` (Bert or a model holding one) on an encoded task; returns
     the eval metrics in percent and "score"."""
-    from shared.train import ResumableBatches, Trainer, TrainConfig
     torch.manual_seed(seed)
     model = BertForSequenceClassification.from_encoder(_as_encoder(encoder), spec.num_labels, dropout=cfg.dropout)
     tcfg = TrainConfig(max_steps=cfg.max_steps, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=cfg.weight_decay,

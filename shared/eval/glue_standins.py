@@ -21,14 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.eval.glue import Task, TaskData, TaskSpec
+from shared.data.corpora import load_records
+from shared.eval.glue import GlueTaskSpec, Task, TaskData, read_glue_tasks
 
 POS = ("n", "v", "adj")          # adverbs are too rare in the test split to balance
-STANDIN_TASKS: dict[str, TaskSpec] = {t.name: t for t in [
-    TaskSpec("acceptability", ("sentence",), 2, ("matthews",), stands_for="cola"),
-    TaskSpec("word_class", ("sentence",), len(POS), ("accuracy",), stands_for="sst2"),
-    TaskSpec("similarity", ("sentence1", "sentence2"), 1, ("pearson", "spearman"), stands_for="stsb"),
-    TaskSpec("synonym_swap", ("sentence1", "sentence2"), 2, ("f1", "accuracy"), stands_for="mrpc"),
+STANDIN_TASKS: dict[str, GlueTaskSpec] = {t.name: t for t in [
+    GlueTaskSpec("acceptability", ("sentence",), 2, ("matthews",), stands_for="cola"),
+    GlueTaskSpec("word_class", ("sentence",), len(POS), ("accuracy",), stands_for="sst2"),
+    GlueTaskSpec("similarity", ("sentence1", "sentence2"), 1, ("pearson", "spearman"), stands_for="stsb"),
+    GlueTaskSpec("synonym_swap", ("sentence1", "sentence2"), 2, ("f1", "accuracy"), stands_for="mrpc"),
 ]}
 
 _SENSE = re.compile(r"(?:^|\s)(?:(n|v|adj|adv)\s+)?(\d+):\s")
@@ -69,7 +70,6 @@ def parse_wordnet_entry(text: str, entry: int = 0) -> list[Sense]:
 
 
 def wordnet_senses(split: str = "test") -> list[Sense]:
-    from shared.data.corpora import load_records
     return [s for i, r in enumerate(load_records("wordnet", split)) for s in parse_wordnet_entry(r["text"], i)]
 
 
@@ -203,7 +203,6 @@ def downstream_tasks(names, glue_dir: str | None = None, n_train: int | None = 2
 
     n_train / n_eval cap the examples (None: all; stand-ins need numbers)."""
     if glue_dir is not None:
-        from shared.eval.glue import read_glue_tasks
         tasks = read_glue_tasks(glue_dir, names)
         return [Task(t.spec, t.train.subset(n_train, seed), t.eval.subset(n_eval, seed)) for t in tasks]
     return standin_tasks(names, n_train or 2000, n_eval or 500, seed)

@@ -11,11 +11,12 @@ The mean loss is token-weighted over the whole domain; perplexity = exp(mean los
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ._model_io import logits_of, model_device
 
@@ -113,3 +114,17 @@ def evaluate_perplexity(model, domains: Mapping[str, object], batch_size: int = 
     finally:
         if was_training and hasattr(model, "train"):
             model.train()
+
+
+def perplexity_eval(domains: Mapping[str, object], batch_size: int = 16) -> Callable[[nn.Module], dict[str, float]]:
+    """An eval_fn for shared.train.Trainer: {"<domain>_loss": mean token loss} for each named held-out set.
+
+    Each value is any domain data evaluate_perplexity accepts (an (N, T) LongTensor of packed
+    windows, token lists, or batch dicts).
+    """
+
+    def evaluate(model: nn.Module) -> dict[str, float]:
+        result = evaluate_perplexity(model, domains, batch_size=batch_size)
+        return {f"{name}_loss": r.mean_loss for name, r in result.items()}
+
+    return evaluate

@@ -4,11 +4,12 @@
     run = start_run(paper, notebook, params=dict(scale=scale, seed=seed, ...), presets=PRESETS)
     cfg = run.config; run.save_figure(fig, "name"); run.log_metrics({...}); run.claim(...); run.finish()
 """
-from .ledger import LedgerRow, read_ledger
 from shared.utils.io import read_json, to_jsonable, write_json_atomic, write_text_atomic
+
+from .ledger import LedgerRow, read_ledger
 from .params import SCALES, ParameterError, resolve_config, validate_params
-from .presets import NotebookPresets, PRESET_KEY_SYNONYMS, synonym_keys
-from .plotting import PAPER_STYLE, OURS_STYLE, save_figure, set_theme
+from .plotting import OURS_STYLE, PAPER_STYLE, save_figure, set_theme
+from .presets import PRESET_KEY_SYNONYMS, NotebookPresets, synonym_keys
 from .run import RUNS_DIR, Claim, Run, seed_everything, start_run
 
 __all__ = ["SCALES", "ParameterError", "validate_params", "resolve_config", "start_run", "Run", "Claim",

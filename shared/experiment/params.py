@@ -11,7 +11,8 @@ scale and applies ``overrides``. Every error names what would have been valid.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 SCALES = ("smoke", "small", "full")
 

@@ -24,8 +24,9 @@ One vocabulary of keys across papers (``PRESET_KEY_SYNONYMS`` lists the names th
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Mapping, TypeVar
+from typing import Any, Generic, TypeVar
 
 from shared.utils.config import from_dict
 

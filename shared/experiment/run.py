@@ -10,20 +10,22 @@ Layout of ``out_dir`` (default ``runs/<scale>/<paper>/<notebook>/``)::
 """
 from __future__ import annotations
 
-import random
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from . import provenance
 from shared.utils.io import read_json, to_jsonable, write_json_atomic, write_text_atomic
+from shared.utils.runtime import seed_everything
+
+from . import provenance
 from .params import ParameterError, resolve_config, validate_params
-from .presets import NotebookPresets
 from .plotting import save_figure, set_theme
+from .presets import NotebookPresets
 
 RUNS_DIR = provenance.REPO_ROOT / "runs"
 
@@ -142,16 +144,6 @@ def _has_tabulate() -> bool:
         return True
     except ImportError:
         return False
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        import torch
-        torch.manual_seed(seed)
-    except ImportError:
-        pass
 
 
 def start_run(paper: str, notebook: str, params: Mapping[str, Any],

@@ -70,7 +70,10 @@ def _chunk_pass(h, weight, targets, vocab_size, ignore_index, chunk, n_valid, wa
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, weight, targets, vocab_size, ignore_index, chunk):
+    def forward(ctx, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, vocab_size: int,
+                ignore_index: int, chunk: int) -> torch.Tensor:
+        """h (N, d), weight (V_padded, d), targets (N,) -> the mean cross-entropy, a scalar. The
+        gradients for h and weight are computed in this pass, chunk by chunk, and saved for backward."""
         n_valid = (targets != ignore_index).sum().clamp(min=1).float()
         loss_sum, grad_h, grad_w = _chunk_pass(h, weight, targets, vocab_size, ignore_index, chunk, n_valid,
                                                ctx.needs_input_grad[0], ctx.needs_input_grad[1])
@@ -79,7 +82,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return loss_sum / n_valid
 
     @staticmethod
-    def backward(ctx, grad_out):
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """grad_out (scalar) -> (grad h (N, d), grad weight (V_padded, d), None x 4)."""
         grad_h, grad_w = ctx.saved_tensors
         dh = None if grad_h is None else grad_h * grad_out.to(grad_h.dtype)
         dw = None if grad_w is None else (grad_w * grad_out).to(ctx.weight_dtype)

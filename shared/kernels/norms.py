@@ -10,6 +10,10 @@ own dtype, without any upcast. Input, weight and bias are cast to that dtype and
 off around the kernel so it cannot upcast behind our back. The output stays in the low dtype. This
 halves the memory traffic of the norm (a memory-bound op) on GPU; on a float32 CPU run both modes
 compute exactly the same thing.
+
+For models built elsewhere (diffusers, transformers), ``use_low_precision_norms(model)`` switches
+every ``nn.GroupNorm`` / ``nn.LayerNorm`` in place to ``LowPrecisionGroupNorm`` /
+``LowPrecisionLayerNorm``: the same low-precision rule under autocast, the plain module outside it.
 """
 from __future__ import annotations
 
@@ -18,10 +22,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _low_precision_dtype(x: torch.Tensor) -> torch.dtype:
+def autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
+    """The autocast dtype active for ``x``'s device type, or None outside autocast."""
     if torch.is_autocast_enabled(x.device.type):
         return torch.get_autocast_dtype(x.device.type)
-    return x.dtype
+    return None
+
+
+def _low_precision_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype a low-precision norm computes in: the autocast dtype, else the input's own."""
+    return autocast_dtype(x) or x.dtype
 
 
 def _cast(t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -38,6 +48,8 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(dim)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., dim) -> (..., dim) in x's dtype; computed in float32, or in the autocast / input
+        dtype when low_precision."""
         if self.low_precision:
             dtype = _low_precision_dtype(x)
             with torch.autocast(x.device.type, enabled=False):
@@ -63,6 +75,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., dim) -> (..., dim) in x's dtype; computed in float32, or in the autocast / input
+        dtype when low_precision."""
         if self.low_precision:
             dtype = _low_precision_dtype(x)
             with torch.autocast(x.device.type, enabled=False):
@@ -82,3 +96,50 @@ def build_norm(kind: str, dim: int, eps: float, bias: bool = True, low_precision
     if kind == "rmsnorm":
         return RMSNorm(dim, eps=eps, low_precision=low_precision)
     raise ValueError(f"unknown norm {kind!r}; valid choices: 'layernorm', 'rmsnorm'")
+
+
+# ---- low-precision variants of torch's own norm modules (for models built by other libraries) -------
+
+class LowPrecisionGroupNorm(nn.GroupNorm):
+    """GroupNorm in the autocast dtype (no fp32 upcast); the plain GroupNorm outside autocast.
+
+    x: (B, C, *) -> (B, C, *), in the autocast dtype under autocast.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, *) -> (B, C, *)."""
+        dtype = autocast_dtype(x)
+        if dtype is None:
+            return super().forward(x)
+        with torch.autocast(x.device.type, enabled=False):
+            return F.group_norm(x.to(dtype), self.num_groups, _cast(self.weight, dtype), _cast(self.bias, dtype),
+                                self.eps)
+
+
+class LowPrecisionLayerNorm(nn.LayerNorm):
+    """LayerNorm in the autocast dtype (no fp32 upcast); the plain LayerNorm outside autocast.
+
+    x: (..., *normalized_shape) -> same shape, in the autocast dtype under autocast.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., *normalized_shape) -> the same shape."""
+        dtype = autocast_dtype(x)
+        if dtype is None:
+            return super().forward(x)
+        with torch.autocast(x.device.type, enabled=False):
+            return F.layer_norm(x.to(dtype), self.normalized_shape, _cast(self.weight, dtype),
+                                _cast(self.bias, dtype), self.eps)
+
+
+def use_low_precision_norms(model: nn.Module, enabled: bool = True) -> int:
+    """Switch every nn.GroupNorm / nn.LayerNorm of ``model`` to (or back from) its low-precision
+    subclass, in place and keeping the parameters; returns how many modules were switched."""
+    swaps = {nn.GroupNorm: LowPrecisionGroupNorm, nn.LayerNorm: LowPrecisionLayerNorm}
+    table = swaps if enabled else {v: k for k, v in swaps.items()}
+    n = 0
+    for module in model.modules():
+        if type(module) in table:
+            module.__class__ = table[type(module)]
+            n += 1
+    return n

@@ -4,7 +4,8 @@ Classic BERT (Devlin et al. 2019) is a post-norm encoder: embeddings (token + le
 position + token type) -> LayerNorm -> dropout, then n_layer blocks of
 ``x = LN(x + attn(x))`` and ``x = LN(x + mlp(x))``. With every switch off this module *is* that
 model and loads transformers' ``BertModel`` / ``BertForMaskedLM`` / ``BertForSequenceClassification``
-weights (``from_hf``, mapping in ``bert_hf.py``), reproducing their outputs.
+weights (``bert_hf.bert_from_hf`` / ``mlm_from_hf`` / ``classifier_from_hf``), reproducing their
+outputs.
 
 MosaicBERT (Portes et al., NeurIPS 2023) switches, each independent (BertConfig):
 - ``alibi``: no position embeddings; attention scores get the symmetric ALiBi bias
@@ -19,11 +20,13 @@ MosaicBERT (Portes et al., NeurIPS 2023) switches, each independent (BertConfig)
 - ``low_precision_norm``: LayerNorms run in the autocast dtype (bf16 on GPU) instead of float32
   (shared.kernels.norms); identical to the float32 norm on a float32 CPU run.
 The recipe parts of MosaicBERT that are not architecture (30% masking, bf16, the optimizer) live in
-the data collator (shared.data.mlm) and the training config (shared.train.mlm).
+the data collator (shared.data.mlm) and the pretraining pipeline (shared.pipelines.mlm_pretrain).
 
 Conventions
 - ``forward`` returns hidden states (B, S, d_model) with exact zeros at padding positions, in both
   the padded and the unpadded path (transformers computes values there that no head reads).
+  The heads (BertForMaskedLM, BertForSequenceClassification) return
+  ``shared.models.output.ModelOutput(logits, loss)``.
 - Vocabulary: the embedding matrix has ``padded_vocab_size`` rows (vocab_size rounded up to a
   multiple of 64, for GPU matmul efficiency); the MLM head returns logits sliced to vocab_size.
 - Fused q/k/v: one Linear with rows [q | k | v]. Attention goes through ``shared.kernels.attention``
@@ -32,7 +35,6 @@ No distributed code here: parallelism is applied from outside (shared.train.dist
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -45,8 +47,9 @@ from shared.kernels.attention import BACKENDS, attention, varlen_attention
 from shared.kernels.norms import LayerNorm
 from shared.kernels.padding import pad_input, unpad_input
 from shared.models.feedforward import FeedForward
+from shared.models.output import ModelOutput
+from shared.models.vocab import padded_vocab_size
 
-VOCAB_MULTIPLE = 64
 MOSAIC_SWITCHES = ("alibi", "glu", "unpad", "low_precision_norm")
 
 
@@ -95,7 +98,7 @@ class BertConfig:
 
     @property
     def padded_vocab_size(self) -> int:
-        return VOCAB_MULTIPLE * math.ceil(self.vocab_size / VOCAB_MULTIPLE)
+        return padded_vocab_size(self.vocab_size)
 
     @property
     def is_classic(self) -> bool:
@@ -174,7 +177,10 @@ class BertBlock(nn.Module):
                                proj_bias=True, dropout=cfg.dropout)
         self.norm2 = LayerNorm(cfg.d_model, eps=cfg.norm_eps, low_precision=cfg.low_precision_norm)
 
-    def forward(self, x, slopes, key_padding_mask, varlen):
+    def forward(self, x: torch.Tensor, slopes: torch.Tensor | None, key_padding_mask: torch.Tensor | None,
+                varlen: Varlen | None) -> torch.Tensor:
+        """Post-norm block. Padded: x (B, S, d_model); unpadded: x (T, d_model) with varlen.
+        Returns the same shape as x."""
         x = self.norm1(x + self.attn(x, slopes, key_padding_mask, varlen))
         return self.norm2(x + self.mlp(x))
 
@@ -243,23 +249,6 @@ class Bert(nn.Module):
         seq_len = cfg.max_seq_len if seq_len is None else seq_len
         return 6.0 * self.num_params(exclude_embeddings=True) + 12.0 * cfg.n_layer * cfg.d_model * seq_len
 
-    @classmethod
-    def from_hf(cls, hf_model, **switches) -> "Bert":
-        """From transformers' BertModel (or the ``.bert`` of BertForMaskedLM / ...ForSequenceClassification).
-
-        switches: BertConfig fields that keep the weights' meaning (unpad, low_precision_norm,
-        attn_backend, dropout, attn_dropout); alibi / glu would change it and are refused."""
-        from shared.models.bert_hf import bert_from_hf
-        return bert_from_hf(cls, hf_model, switches)
-
-
-class MLMOutput(NamedTuple):
-    """loss: mean cross-entropy over masked tokens; logits (M, vocab_size) at the M masked tokens
-    (row order of labels[labels != -100]); labels (M,)."""
-    loss: torch.Tensor
-    logits: torch.Tensor
-    labels: torch.Tensor
-
 
 class BertMLMHead(nn.Module):
     """dense -> gelu -> LayerNorm -> decoder (weight tied to the word embeddings, own bias)."""
@@ -281,9 +270,11 @@ class BertMLMHead(nn.Module):
 
 
 class BertForMaskedLM(nn.Module):
-    """Encoder + MLM head. Without labels: logits (B, S, vocab_size). With labels (B, S), -100 =
-    not predicted: MLMOutput, the head run only at the masked tokens (MosaicBERT does the same:
-    at 15-30% masking most of the vocabulary projection is skipped)."""
+    """Encoder + MLM head; forward returns a ModelOutput. Without labels: logits (B, S, vocab_size),
+    loss None. With labels (B, S), -100 = not predicted: the head runs only at the M masked tokens
+    (MosaicBERT does the same: at 15-30% masking most of the vocabulary projection is skipped), so
+    logits are (M, vocab_size) in the row order of labels[labels != -100], and loss is their mean
+    cross-entropy."""
 
     def __init__(self, cfg: BertConfig):
         super().__init__()
@@ -293,42 +284,29 @@ class BertForMaskedLM(nn.Module):
         self.blocks = self.bert.blocks  # what FSDP shards
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None):
+                token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> ModelOutput:
+        """input_ids (B, S), attention_mask (B, S) 1 = real token, token_type_ids (B, S), labels (B, S)
+        -> ModelOutput(logits (B, S, vocab_size), None), or with labels
+        ModelOutput(logits (M, vocab_size) at the M masked tokens, loss scalar)."""
         h = self.bert(input_ids, attention_mask, token_type_ids)
         if labels is None:
-            return self.head(h)
+            return ModelOutput(self.head(h), None)
         selected = labels != -100
         targets = labels[selected]
         logits = self.head(h[selected])
         loss = F.cross_entropy(logits.float(), targets) if targets.numel() else logits.sum() * 0.0
-        return MLMOutput(loss, logits, targets)
+        return ModelOutput(logits, loss)
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
         return self.bert.flops_per_token(seq_len)
-
-    @classmethod
-    def from_hf(cls, hf_model, **switches) -> "BertForMaskedLM":
-        """From transformers' BertForMaskedLM (encoder and head); switches as in Bert.from_hf."""
-        from shared.models.bert_hf import mlm_from_hf
-        return mlm_from_hf(cls, hf_model, switches)
-
-    def to_hf(self):
-        """A transformers BertForMaskedLM with these weights (classic configs only)."""
-        from shared.models.bert_hf import mlm_to_hf
-        return mlm_to_hf(self)
-
-
-class ClassifierOutput(NamedTuple):
-    loss: torch.Tensor
-    logits: torch.Tensor
 
 
 class BertForSequenceClassification(nn.Module):
     """Encoder + pooler (dense + tanh on the first token) + dropout + linear.
 
     num_labels > 1: classification (cross-entropy, integer labels); num_labels == 1: regression
-    (mean squared error, float labels). forward -> logits (B, num_labels), or ClassifierOutput
-    when labels are given."""
+    (mean squared error, float labels). forward -> ModelOutput(logits (B, num_labels), loss), loss
+    None unless labels are given."""
 
     def __init__(self, cfg: BertConfig, num_labels: int):
         super().__init__()
@@ -344,22 +322,24 @@ class BertForSequenceClassification(nn.Module):
         self.blocks = self.bert.blocks
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None):
+                token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> ModelOutput:
+        """input_ids (B, S), attention_mask (B, S), token_type_ids (B, S), labels (B,) ->
+        ModelOutput(logits (B, num_labels), loss scalar or None without labels)."""
         h = self.bert(input_ids, attention_mask, token_type_ids)
         logits = self.classifier(self.drop(torch.tanh(self.pooler(h[:, 0]))))
         if labels is None:
-            return logits
+            return ModelOutput(logits, None)
         if self.num_labels == 1:
             loss = F.mse_loss(logits.squeeze(-1).float(), labels.float())
         else:
             loss = F.cross_entropy(logits.float(), labels.long())
-        return ClassifierOutput(loss, logits)
+        return ModelOutput(logits, loss)
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
         return self.bert.flops_per_token(seq_len)
 
     @classmethod
-    def from_encoder(cls, encoder: Bert, num_labels: int, **switches) -> "BertForSequenceClassification":
+    def from_encoder(cls, encoder: Bert, num_labels: int, **switches) -> BertForSequenceClassification:
         """A classifier around a copy of a pretrained encoder's weights (fresh pooler and head).
 
         switches: BertConfig fields to change for finetuning (e.g. dropout, unpad, attn_backend)."""
@@ -370,12 +350,6 @@ class BertForSequenceClassification(nn.Module):
         if unexpected or missing:
             raise ValueError(f"encoder weights do not fit: missing {missing}, unexpected {unexpected}")
         return model
-
-    @classmethod
-    def from_hf(cls, hf_model, **switches) -> "BertForSequenceClassification":
-        """From transformers' BertForSequenceClassification (encoder, pooler and classifier)."""
-        from shared.models.bert_hf import classifier_from_hf
-        return classifier_from_hf(cls, hf_model, switches)
 
 
 @torch.no_grad()

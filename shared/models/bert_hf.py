@@ -1,5 +1,9 @@
 """Weight interop between ``shared.models.bert`` and transformers' BERT classes.
 
+    encoder = bert_from_hf(hf_bert, unpad=True)        # BertModel (or a task model's .bert) -> Bert
+    mlm = mlm_from_hf(hf_mlm); classifier = classifier_from_hf(hf_cls)
+    hf_mlm = mlm_to_hf(mlm)                            # classic configs only
+
 Name mapping (ours <- transformers ``BertModel``; ``bert.`` prefixed inside the task models), layer i:
     embeddings.word / .position / .token_type   <- embeddings.word_embeddings / position_ / token_type_
     embeddings.norm                             <- embeddings.LayerNorm
@@ -19,14 +23,15 @@ import dataclasses
 
 import torch
 
+from shared.models.bert import Bert, BertConfig, BertForMaskedLM, BertForSequenceClassification
+
 # BertConfig fields a caller may set on load: they change how the computation runs, not what the
 # weights mean (alibi and glu would: the checkpoint has position embeddings and a plain MLP).
 LOAD_SWITCHES = ("unpad", "low_precision_norm", "attn_backend", "dropout", "attn_dropout")
 
 
-def config_from_hf(hf_config, switches: dict | None = None):
+def config_from_hf(hf_config, switches: dict | None = None) -> BertConfig:
     """Our BertConfig for a transformers BertConfig, with the load-time switches applied."""
-    from shared.models.bert import BertConfig
     c = hf_config
     problems = []
     if c.hidden_act != "gelu":
@@ -89,20 +94,24 @@ def _like(model, ref: torch.Tensor):
     return model.to(device=ref.device, dtype=ref.dtype)
 
 
-def bert_from_hf(cls, hf_model, switches: dict):
-    """transformers BertModel (or a model with a ``.bert``) -> our Bert, same dtype and device."""
+def bert_from_hf(hf_model, **switches) -> Bert:
+    """transformers BertModel (or the ``.bert`` of BertForMaskedLM / ...ForSequenceClassification) -> our
+    Bert, same dtype and device.
+
+    switches: BertConfig fields that keep the weights' meaning (unpad, low_precision_norm,
+    attn_backend, dropout, attn_dropout); alibi / glu would change it and are refused."""
     encoder, _ = _encoder_of(hf_model)
     sd = encoder.state_dict()
-    model = _like(cls(config_from_hf(encoder.config, switches)), sd["embeddings.word_embeddings.weight"])
+    model = _like(Bert(config_from_hf(encoder.config, switches)), sd["embeddings.word_embeddings.weight"])
     load_encoder(model, sd, "")
     return model
 
 
 @torch.no_grad()
-def mlm_from_hf(cls, hf_model, switches: dict):
-    """transformers BertForMaskedLM -> our BertForMaskedLM (encoder and head)."""
+def mlm_from_hf(hf_model, **switches) -> BertForMaskedLM:
+    """transformers BertForMaskedLM -> our BertForMaskedLM (encoder and head); switches as in bert_from_hf."""
     sd = hf_model.state_dict()
-    model = _like(cls(config_from_hf(hf_model.config, switches)), sd["bert.embeddings.word_embeddings.weight"])
+    model = _like(BertForMaskedLM(config_from_hf(hf_model.config, switches)), sd["bert.embeddings.word_embeddings.weight"])
     load_encoder(model.bert, sd, "bert.")
     _copy_linear(model.head.dense, sd, "cls.predictions.transform.dense")
     _copy_norm(model.head.norm, sd, "cls.predictions.transform.LayerNorm")
@@ -111,10 +120,11 @@ def mlm_from_hf(cls, hf_model, switches: dict):
 
 
 @torch.no_grad()
-def classifier_from_hf(cls, hf_model, switches: dict):
-    """transformers BertForSequenceClassification -> ours (encoder, pooler, classifier)."""
+def classifier_from_hf(hf_model, **switches) -> BertForSequenceClassification:
+    """transformers BertForSequenceClassification -> ours (encoder, pooler, classifier); switches as in
+    bert_from_hf."""
     sd = hf_model.state_dict()
-    model = _like(cls(config_from_hf(hf_model.config, switches), hf_model.config.num_labels),
+    model = _like(BertForSequenceClassification(config_from_hf(hf_model.config, switches), hf_model.config.num_labels),
                   sd["bert.embeddings.word_embeddings.weight"])
     load_encoder(model.bert, sd, "bert.")
     _copy_linear(model.pooler, sd, "bert.pooler.dense")
@@ -136,7 +146,7 @@ def hf_config(cfg):
 
 
 @torch.no_grad()
-def mlm_to_hf(model):
+def mlm_to_hf(model: BertForMaskedLM):
     """Our BertForMaskedLM (classic config) -> a new transformers BertForMaskedLM, same weights."""
     from transformers import BertForMaskedLM as HFBertForMaskedLM
     cfg = model.cfg

@@ -2,7 +2,7 @@
 
     cfg = DiffusionConfig(image_size=16, text=TextEncoderConfig(vocab_size=tok.vocab_size))
     model = TextToImageDiffusion(cfg, null_input_ids=tok.encode([""])[0])
-    loss = model(images=x, input_ids=ids)                     # the training loss (a scalar)
+    loss = model(images=x, input_ids=ids).loss                # the training loss (a scalar)
     imgs = generate(model, input_ids=ids, guidance_scale=3.0)  # (B, 3, S, S) in [-1, 1]
 
 Every part is diffusers' or transformers' own, sized by config: `UNet2DConditionModel` (the
@@ -31,6 +31,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from shared.models.output import ModelOutput
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
@@ -113,7 +115,7 @@ class DiffusionConfig:
             raise ValueError(f"caption_dropout={self.caption_dropout} must be in [0, 1)")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DiffusionConfig":
+    def from_dict(cls, d: dict[str, Any]) -> DiffusionConfig:
         valid = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - valid)
         if unknown:
@@ -189,6 +191,7 @@ class TextEncoder(nn.Module):
         self.hidden_size = self.model.config.hidden_size
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """input_ids (B, L) -> last hidden states (B, L, D)."""
         return self.model(input_ids=input_ids).last_hidden_state
 
 
@@ -225,7 +228,9 @@ def build_noise_scheduler(cfg: DiffusionConfig):
 class TextToImageDiffusion(nn.Module):
     """UNet + text encoder (+ frozen autoencoder) + DDPM noise schedule.
 
-    ``forward`` is the training loss, so DDP / FSDP wrappers see it: give ``images`` (B, C, S, S) in
+    ``forward`` computes the training loss, so DDP / FSDP wrappers see it, and returns
+    ``ModelOutput(logits=None, loss)`` like the other model families (the UNet's prediction is not
+    a distribution's logits, so that field stays None; ``predict`` returns it): give ``images`` (B, C, S, S) in
     [-1, 1] or precomputed ``latents`` (B, c, s, s), and ``input_ids`` (B, L) or precomputed
     ``text_embeds`` (B, L, D). ``null_input_ids`` (L,) is the tokenized empty caption.
     """
@@ -297,8 +302,11 @@ class TextToImageDiffusion(nn.Module):
 
     def forward(self, images: torch.Tensor | None = None, input_ids: torch.Tensor | None = None,
                 latents: torch.Tensor | None = None, text_embeds: torch.Tensor | None = None,
-                **_: Any) -> torch.Tensor:
-        """The diffusion training loss (a scalar): MSE between the UNet's prediction and its target."""
+                **_: Any) -> ModelOutput:
+        """ModelOutput(None, loss): the diffusion training loss (a scalar), the MSE between the UNet's
+        prediction and its target (min-SNR weighted when cfg.snr_gamma is set) at a random timestep.
+
+        images (B, C, S, S) in [-1, 1] or latents (B, c, s, s); input_ids (B, L) or text_embeds (B, L, D)."""
         if (images is None) == (latents is None):
             raise ValueError("give exactly one of images or latents")
         if (input_ids is None) == (text_embeds is None):
@@ -316,9 +324,8 @@ class TextToImageDiffusion(nn.Module):
         noise = torch.randn_like(x0)
         pred = self.predict(self.add_noise(x0, noise, t), t, text_embeds)
         err = (pred.float() - self.target(x0, noise, t).float()).pow(2).mean(dim=tuple(range(1, x0.ndim)))
-        if self.cfg.snr_gamma is None:
-            return err.mean()
-        return (err * self.min_snr_weight(t)).mean()
+        loss = err.mean() if self.cfg.snr_gamma is None else (err * self.min_snr_weight(t)).mean()
+        return ModelOutput(None, loss)
 
     def min_snr_weight(self, t: torch.Tensor) -> torch.Tensor:
         """Min-SNR-gamma weights (B,): min(SNR, gamma) / SNR for epsilon, / (SNR + 1) for v."""
@@ -330,8 +337,7 @@ class TextToImageDiffusion(nn.Module):
 
 def diffusion_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
     """The shared trainer's loss_fn: calls the (possibly wrapped) model's forward on the batch."""
-    loss = model(**batch)
-    return loss, {}
+    return model(**batch).loss, {}
 
 
 # ---- sampling -----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class FeedForward(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., d_model) -> (..., d_model): proj(act(fc x)), or proj(act(gate x) * up x) when gated."""
         h = self.fc(x)
         if self.gated:
             gate, up = h.chunk(2, dim=-1)

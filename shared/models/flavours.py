@@ -2,7 +2,7 @@
 
     model_config("mpt-7b")                       # -> GPTConfig
     model_config("mosaicbert-base", vocab_size=30528)
-    build_model("cifar-resnet-20")               # -> nn.Module
+    flavour("cifar-resnet-20").family            # -> "vision"
 
 Every entry gives its source. Overrides replace fields of the flavour's config (a size shrunk for a
 rehearsal, a vocabulary trained locally). Add a flavour here, once, when a second preset needs it
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from shared.models.bert import BertConfig
 from shared.models.diffusion import DiffusionConfig, sd2_config
 from shared.models.gpt import GPTConfig
 from shared.models.vision import VisionConfig, paper_config
+from shared.utils.config import from_dict
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ FLAVOURS: dict[str, Flavour] = {
 }
 
 FAMILIES = ("gpt", "bert", "diffusion", "vision")
+CONFIG_CLASSES: dict[str, type] = {"gpt": GPTConfig, "bert": BertConfig, "diffusion": DiffusionConfig,
+                                   "vision": VisionConfig}
 
 
 def flavour(name: str) -> Flavour:
@@ -98,4 +102,30 @@ def model_config(name: str, **overrides: Any) -> Any:
     return flavour(name).make(**overrides)
 
 
-__all__ = ["FLAVOURS", "FAMILIES", "Flavour", "flavour", "model_config"]
+def resolve_model_config(model: str | Mapping[str, Any], family: str, **fields: Any) -> Any:
+    """The config of a preset's ``model`` entry, for a model of ``family``.
+
+    ``model``: a flavour name, ``{"flavour": name, **overrides}``, or plain fields of the family's
+    config class. ``fields`` are applied last (e.g. the tokenizer's vocab_size, the data's image
+    shape). A flavour of another family, or an unknown field, raises ValueError naming the valid ones.
+    """
+    if family not in CONFIG_CLASSES:
+        raise ValueError(f"unknown model family {family!r}; valid families: {', '.join(FAMILIES)}")
+    if not isinstance(model, (str, Mapping)):
+        raise ValueError(f"model must be a flavour name or a dict of {CONFIG_CLASSES[family].__name__} fields, "
+                         f"got {type(model).__name__}")
+    merged = {**({"flavour": model} if isinstance(model, str) else dict(model)), **fields}
+    name = merged.pop("flavour", None)
+    cls = CONFIG_CLASSES[family]
+    if name is None:
+        return from_dict(cls, merged)
+    if flavour(name).family != family:
+        raise ValueError(f"model flavour {name!r} is a {flavour(name).family} model; this needs a {family} flavour")
+    unknown = sorted(set(merged) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} key(s) {unknown} over flavour {name!r}; "
+                         f"valid keys: {sorted(f.name for f in dataclasses.fields(cls))}")
+    return model_config(name, **merged)
+
+
+__all__ = ["CONFIG_CLASSES", "FLAVOURS", "FAMILIES", "Flavour", "flavour", "model_config", "resolve_model_config"]

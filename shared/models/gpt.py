@@ -8,7 +8,7 @@ through the repo's one dispatch, ``shared.kernels.attention``.
 
 Conventions
 - Vocabulary: the embedding and LM-head matrices have ``padded_vocab_size`` rows (vocab_size
-  rounded up to a multiple of 64, for GPU matmul efficiency); ``forward`` returns logits sliced back
+  rounded up to a multiple of 64, for GPU matmul efficiency); ``forward(...).logits`` is sliced back
   to ``vocab_size`` so shapes match the tokenizer. The padding rows are zero-initialised and unused.
 - Packed sequences: ``forward(input_ids, doc_ids)`` restricts attention to each document, and for
   RoPE / learned positions the position index restarts at 0 at each document start (a document's
@@ -16,7 +16,8 @@ Conventions
 - Layout inside attention: (batch, heads, seq, head_dim), as the dispatch expects.
 - Fused projections: one Linear makes q, k, v (rows [q | k | v]); for SwiGLU one Linear makes the
   gate and up projections (rows [gate | up]). ``gpt_hf.py`` splits / joins them for transformers.
-- Training loss: ``forward(input_ids, doc_ids, targets=targets)`` returns the mean next-token
+- Output: ``forward`` returns ``shared.models.output.ModelOutput(logits, loss)``.
+- Training loss: ``forward(input_ids, doc_ids, targets=targets).loss`` is the mean next-token
   cross-entropy through a fused, chunked LM head (shared.kernels.linear_cross_entropy): the same
   value and gradients as cross-entropy on the logits, without materialising (tokens, vocab).
 - Positions limit: RoPE and learned positions need start + seq <= max_seq_len; ALiBi has no
@@ -38,10 +39,12 @@ from shared.kernels.attention import BACKENDS, attention
 from shared.kernels.linear_cross_entropy import linear_cross_entropy
 from shared.kernels.norms import LayerNorm, RMSNorm, build_norm
 from shared.models.feedforward import FeedForward
-from shared.models.gpt_generate import KVCache, generate as _generate
+from shared.models.gpt_generate import KVCache
+from shared.models.gpt_generate import generate as _generate
+from shared.models.output import ModelOutput
 from shared.models.rope import apply_rope, positions_from_doc_ids, rope_tables
+from shared.models.vocab import padded_vocab_size
 
-VOCAB_MULTIPLE = 64
 _CHOICES = {"position": ("rope", "alibi", "learned"), "norm": ("layernorm", "rmsnorm"), "mlp": ("gelu", "swiglu")}
 
 
@@ -92,7 +95,7 @@ class GPTConfig:
 
     @property
     def padded_vocab_size(self) -> int:
-        return VOCAB_MULTIPLE * math.ceil(self.vocab_size / VOCAB_MULTIPLE)
+        return padded_vocab_size(self.vocab_size)
 
     @property
     def is_llama_shaped(self) -> bool:
@@ -140,13 +143,20 @@ class Block(nn.Module):
                                activation="silu" if cfg.mlp == "swiglu" else "gelu",
                                fc_bias=cfg.bias, proj_bias=cfg.bias, dropout=cfg.dropout)
 
-    def forward(self, x, rope, slopes, doc_ids, cache, layer):
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None,
+                slopes: torch.Tensor | None, doc_ids: torch.Tensor | None,
+                cache: KVCache | None, layer: int) -> torch.Tensor:
+        """x (B, S, d_model) -> (B, S, d_model): x + attn(norm1 x), then + mlp(norm2 x).
+
+        rope: (cos, sin) tables indexed to these positions; slopes (n_head,) ALiBi or None;
+        doc_ids (B, S) packed documents or None; cache / layer: this block's KV-cache slot."""
         x = x + self.attn(self.norm1(x), rope, slopes, doc_ids, cache, layer)
         return x + self.mlp(self.norm2(x))
 
 
 class GPT(nn.Module):
-    """Decoder LM. forward(input_ids (B, S) long, doc_ids (B, S) | None) -> logits (B, S, vocab_size)."""
+    """Decoder LM. forward(input_ids (B, S) long, doc_ids (B, S) | None) -> ModelOutput whose logits are
+    (B, S, vocab_size); with targets, ModelOutput whose loss is the scalar next-token cross-entropy."""
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
@@ -186,14 +196,15 @@ class GPT(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, doc_ids: torch.Tensor | None = None, *,
                 targets: torch.Tensor | None = None, ignore_index: int = -100,
-                cache: KVCache | None = None) -> torch.Tensor:
-        """input_ids (B, S) -> logits (B, S, vocab_size).
+                cache: KVCache | None = None) -> ModelOutput:
+        """input_ids (B, S) -> ModelOutput(logits (B, S, vocab_size), loss None).
 
         doc_ids (B, S): packed documents (attention within each, positions restart at each start).
-        targets (B, S): return instead the mean next-token cross-entropy (scalar; targets[b, t] is
-        the token after input_ids[b, t], ignore_index skipped), computed by the fused, chunked
-        LM-head loss (shared.kernels.linear_cross_entropy) without materialising the logits. It
-        reads lm_head.weight inside this forward: under FSDP2 keep lm_head in the root's group.
+        targets (B, S): return instead ModelOutput(logits None, loss scalar), the mean next-token
+        cross-entropy (targets[b, t] is the token after input_ids[b, t], ignore_index skipped),
+        computed by the fused, chunked LM-head loss (shared.kernels.linear_cross_entropy) without
+        materialising the logits. It reads lm_head.weight inside this forward: under FSDP2 keep
+        lm_head in the root's group.
         cache: a KVCache for incremental decoding (generate() manages it).
         """
         h = self.hidden_states(input_ids, doc_ids, cache=cache)
@@ -201,10 +212,11 @@ class GPT(nn.Module):
         if targets is not None:
             if targets.shape != input_ids.shape:
                 raise ValueError(f"targets must be (batch, seq) = {tuple(input_ids.shape)}, got {tuple(targets.shape)}")
-            return linear_cross_entropy(h.flatten(0, 1), self.lm_head.weight, targets.flatten(),
+            loss = linear_cross_entropy(h.flatten(0, 1), self.lm_head.weight, targets.flatten(),
                                         vocab_size=cfg.vocab_size, ignore_index=ignore_index)
+            return ModelOutput(None, loss)
         logits = self.lm_head(h)
-        return logits if cfg.padded_vocab_size == cfg.vocab_size else logits[..., :cfg.vocab_size]
+        return ModelOutput(logits if cfg.padded_vocab_size == cfg.vocab_size else logits[..., :cfg.vocab_size], None)
 
     def hidden_states(self, input_ids: torch.Tensor, doc_ids: torch.Tensor | None = None, *,
                       cache: KVCache | None = None) -> torch.Tensor:
@@ -265,21 +277,10 @@ class GPT(nn.Module):
             (decay if p.dim() >= 2 and id(p) not in embeddings else no_decay).append(p)
         return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
-    # ---- generation and interop ------------------------------------------------------------
+    # ---- generation ----------------------------------------------------------------------
     def generate(self, input_ids: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
                  top_k: int | None = None, eos_id: int | None = None, use_cache: bool = True,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """Continue (B, T) prompts; returns (B, T + n) ids, n <= max_new_tokens. temperature 0 is
         greedy. After a row emits eos_id it is padded with eos_id; stops early when all rows have."""
         return _generate(self, input_ids, max_new_tokens, temperature, top_k, eos_id, use_cache, generator)
-
-    @classmethod
-    def from_hf(cls, hf_model) -> "GPT":
-        """From a transformers LlamaForCausalLM (weights copied, same dtype and device)."""
-        from shared.models.gpt_hf import gpt_from_llama
-        return gpt_from_llama(cls, hf_model)
-
-    def to_hf(self):
-        """A transformers LlamaForCausalLM with these weights (Llama-shaped configs only)."""
-        from shared.models.gpt_hf import gpt_to_llama
-        return gpt_to_llama(self)

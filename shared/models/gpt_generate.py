@@ -64,7 +64,7 @@ def generate(model, input_ids: torch.Tensor, max_new_tokens: int, temperature: f
     try:
         batch, prompt_len = input_ids.shape
         cache = KVCache(len(model.blocks), prompt_len + max_new_tokens) if use_cache else None
-        logits = model(input_ids, cache=cache)[:, -1]
+        logits = model(input_ids, cache=cache).logits[:, -1]
         out = [input_ids]
         finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
         for step in range(max_new_tokens):
@@ -75,7 +75,7 @@ def generate(model, input_ids: torch.Tensor, max_new_tokens: int, temperature: f
             out.append(nxt[:, None])
             if step == max_new_tokens - 1 or (eos_id is not None and bool(finished.all())):
                 break
-            logits = (model(nxt[:, None], cache=cache) if use_cache else model(torch.cat(out, dim=1)))[:, -1]
+            logits = (model(nxt[:, None], cache=cache) if use_cache else model(torch.cat(out, dim=1))).logits[:, -1]
         return torch.cat(out, dim=1)
     finally:
         model.train(was_training)

@@ -1,5 +1,8 @@
 """Weight interop between ``shared.models.gpt.GPT`` and transformers' ``LlamaForCausalLM``.
 
+    model = gpt_from_llama(hf_model)      # LlamaForCausalLM -> GPT (same weights, dtype, device)
+    hf_model = gpt_to_llama(model)        # GPT (Llama-shaped config) -> a new LlamaForCausalLM
+
 Llama = our GPT with position="rope", norm="rmsnorm", mlp="swiglu", bias=False. Name mapping
 (ours <- transformers), per layer i:
     blocks.i.norm1            <- model.layers.i.input_layernorm
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from shared.models.gpt import GPT, GPTConfig
+
 
 def _rope_theta(hf_config) -> float:
     params = getattr(hf_config, "rope_parameters", None) or {}
@@ -27,8 +32,8 @@ def _rope_theta(hf_config) -> float:
     return float(params.get("rope_theta", getattr(hf_config, "rope_theta", 10000.0)))
 
 
-def config_from_llama(hf_config):
-    from shared.models.gpt import GPTConfig
+def config_from_llama(hf_config) -> GPTConfig:
+    """The GPTConfig of a transformers LlamaConfig (refuses what our GPT cannot represent)."""
     c = hf_config
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
     problems = []
@@ -48,11 +53,11 @@ def config_from_llama(hf_config):
 
 
 @torch.no_grad()
-def gpt_from_llama(gpt_cls, hf_model):
+def gpt_from_llama(hf_model) -> GPT:
     """LlamaForCausalLM -> GPT with the same weights, dtype and device."""
     cfg = config_from_llama(hf_model.config)
     ref = hf_model.lm_head.weight
-    model = gpt_cls(cfg).to(device=ref.device, dtype=ref.dtype)
+    model = GPT(cfg).to(device=ref.device, dtype=ref.dtype)
     sd = hf_model.state_dict()
     vocab = cfg.vocab_size
     model.wte.weight[:vocab].copy_(sd["model.embed_tokens.weight"])
@@ -71,12 +76,12 @@ def gpt_from_llama(gpt_cls, hf_model):
 
 
 @torch.no_grad()
-def gpt_to_llama(model):
+def gpt_to_llama(model: GPT):
     """GPT (Llama-shaped config) -> a new LlamaForCausalLM with the same weights, dtype and device."""
     from transformers import LlamaConfig, LlamaForCausalLM
     cfg = model.cfg
     if not cfg.is_llama_shaped:
-        raise ValueError("to_hf() needs a Llama-shaped config: position='rope', norm='rmsnorm', mlp='swiglu', "
+        raise ValueError("gpt_to_llama() needs a Llama-shaped config: position='rope', norm='rmsnorm', mlp='swiglu', "
                          f"bias=False; got position={cfg.position!r}, norm={cfg.norm!r}, mlp={cfg.mlp!r}, "
                          f"bias={cfg.bias}")
     hf_cfg = LlamaConfig(vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,

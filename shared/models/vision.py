@@ -8,9 +8,9 @@ Families (names follow open_lth, which Kwok et al. 2024 train with):
     vgg     CIFAR VGG: 3x3 conv-BN-ReLU layers with max pools ("M"), global average pool, linear
             (VGG-16: 64,64,M,128,128,M,256,256,256,M,512,512,512,M,512,512,512)
 
-Every model maps images x [B, C, H, W] to logits [B, num_classes] and exposes
-`intermediates(x) -> list of tensors [B, ...]`: the representation after each block, input side
-first, logits last. Prediction depth (Baldock et al. 2021) probes these with k-nearest neighbours.
+Every model maps images x [B, C, H, W] to `ModelOutput(logits [B, num_classes], loss None)`
+(shared.models.output) and exposes `intermediates(x) -> list of tensors [B, ...]`: the
+representation after each block, input side first, logits last. Prediction depth (Baldock et al. 2021) probes these with k-nearest neighbours.
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from shared.models.output import ModelOutput
 
 ARCHS = ("mlp", "lenet", "resnet", "vgg")
 
@@ -72,6 +74,7 @@ class MLP(nn.Module):
         self.head = nn.Linear(dims[-1], cfg.num_classes)
 
     def intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x (B, C, H, W) -> [(B, hidden_i) per hidden layer..., logits (B, num_classes)]."""
         h, out = x.flatten(1), []
         for layer in self.layers:
             h = F.relu(layer(h))
@@ -79,8 +82,9 @@ class MLP(nn.Module):
         out.append(self.head(h))
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.intermediates(x)[-1]
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        """x (B, C, H, W) -> ModelOutput(logits (B, num_classes), loss None)."""
+        return ModelOutput(self.intermediates(x)[-1], None)
 
 
 class LeNet(nn.Module):
@@ -107,8 +111,9 @@ class LeNet(nn.Module):
         out.append(self.head(x))
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.intermediates(x)[-1]
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        """x (B, C, H, W) -> ModelOutput(logits (B, num_classes), loss None)."""
+        return ModelOutput(self.intermediates(x)[-1], None)
 
 
 def _norm(channels: int, batch_norm: bool) -> nn.Module:
@@ -130,6 +135,7 @@ class BasicBlock(nn.Module):
                                           _norm(c_out, batch_norm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, c_in, H, W) -> (B, c_out, H / stride, W / stride)."""
         h = F.relu(self.bn1(self.conv1(x)))
         return F.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
 
@@ -160,8 +166,9 @@ class CifarResNet(nn.Module):
         out.append(self.head(pooled))
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.intermediates(x)[-1]
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        """x (B, C, H, W) -> ModelOutput(logits (B, num_classes), loss None)."""
+        return ModelOutput(self.intermediates(x)[-1], None)
 
 
 class CifarVGG(nn.Module):
@@ -189,8 +196,9 @@ class CifarVGG(nn.Module):
         out.append(self.head(x.mean(dim=(2, 3))))
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.intermediates(x)[-1]
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        """x (B, C, H, W) -> ModelOutput(logits (B, num_classes), loss None)."""
+        return ModelOutput(self.intermediates(x)[-1], None)
 
 
 _FAMILIES = {"mlp": MLP, "lenet": LeNet, "resnet": CifarResNet, "vgg": CifarVGG}

@@ -5,19 +5,41 @@
 - optimal: Chinchilla (compute-optimal) allocations for a loss, a model size or a FLOP budget, and the
   lifetime optimum minimising 6·N·D_tr + 2·N·D_inf at a fixed loss (arXiv 2401.00448);
 - costs: the same in dollars, with per-phase MFU, GPU prices and quantisation;
-- paper_examples: the paper's printed worked examples as checkable data;
 - cli: `python -m shared.scaling optimal ...`;
-- fit (import it): fit the law to measured (N, D, loss) points, Hoffmann et al.'s Huber / L-BFGS procedure;
-- empirical (import it): train a grid of decoders over sizes x tokens per parameter (arXiv 2401.00448 §4);
-- extreme_ratios (import it): the §4 checks (loss still falls; a typical-ratio fit overestimates extreme ratios)
-  on our runs or on the authors' trainingresults.csv.
+- fit (import it): fit the law to measured (N, D, loss) points, Hoffmann et al.'s Huber / L-BFGS procedure.
+
+Pure arithmetic (layer 0: imports nothing else of ``shared``). The paper's worked examples, its
+empirical grid of trained decoders and the extreme-ratio checks live in ``papers/scaling_inference/``.
 """
-from .costs import (GPU_PEAK_FLOPS, GPU_PRICE_PER_HOUR, HARDWARE_PRESETS, CostComparison, Hardware, InferenceDemand,
-                    compare_cost, cost_optimal, get_hardware, inference_cost, total_cost, training_cost)
+from .costs import (
+                    GPU_PEAK_FLOPS,
+                    GPU_PRICE_PER_HOUR,
+                    HARDWARE_PRESETS,
+                    CostComparison,
+                    Hardware,
+                    InferenceDemand,
+                    compare_cost,
+                    cost_optimal,
+                    get_hardware,
+                    inference_cost,
+                    total_cost,
+                    training_cost,
+)
 from .laws import COEFFICIENTS, ChinchillaCoefficients, get_coefficients
-from .optimal import (INFERENCE_FLOPS_PER_PARAM_TOKEN, TRAIN_FLOPS_PER_PARAM_TOKEN, Allocation, FlopsComparison,
-                      chinchilla_for_compute, chinchilla_for_loss, chinchilla_for_params, compare_flops,
-                      inference_optimal, lifetime_optimal, quality_loss, total_flops)
+from .optimal import (
+                    INFERENCE_FLOPS_PER_PARAM_TOKEN,
+                    TRAIN_FLOPS_PER_PARAM_TOKEN,
+                    Allocation,
+                    FlopsComparison,
+                    chinchilla_for_compute,
+                    chinchilla_for_loss,
+                    chinchilla_for_params,
+                    compare_flops,
+                    inference_optimal,
+                    lifetime_optimal,
+                    quality_loss,
+                    total_flops,
+)
 
 __all__ = ["COEFFICIENTS", "ChinchillaCoefficients", "get_coefficients", "Allocation", "FlopsComparison",
            "TRAIN_FLOPS_PER_PARAM_TOKEN", "INFERENCE_FLOPS_PER_PARAM_TOKEN", "total_flops", "chinchilla_for_loss",

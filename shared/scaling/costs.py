@@ -25,8 +25,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .laws import ChinchillaCoefficients, _scalar, get_coefficients
-from .optimal import (INFERENCE_FLOPS_PER_PARAM_TOKEN, TRAIN_FLOPS_PER_PARAM_TOKEN, Allocation, chinchilla_for_loss,
-                      lifetime_optimal, total_flops)
+from .optimal import (
+    INFERENCE_FLOPS_PER_PARAM_TOKEN,
+    TRAIN_FLOPS_PER_PARAM_TOKEN,
+    Allocation,
+    chinchilla_for_loss,
+    lifetime_optimal,
+    total_flops,
+)
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -129,14 +135,14 @@ class InferenceDemand:
 
     @classmethod
     def from_requests(cls, requests, input_per_request: float = INPUT_TOKENS_PER_REQUEST,
-                      output_per_request: float = OUTPUT_TOKENS_PER_REQUEST) -> "InferenceDemand":
+                      output_per_request: float = OUTPUT_TOKENS_PER_REQUEST) -> InferenceDemand:
         requests = np.asarray(requests, dtype=float)
         _check_request_shape(input_per_request, output_per_request)
         return cls(_scalar(requests * input_per_request), _scalar(requests * output_per_request))
 
     @classmethod
     def from_tokens(cls, tokens, input_per_request: float = INPUT_TOKENS_PER_REQUEST,
-                    output_per_request: float = OUTPUT_TOKENS_PER_REQUEST) -> "InferenceDemand":
+                    output_per_request: float = OUTPUT_TOKENS_PER_REQUEST) -> InferenceDemand:
         """Split a token total in the proportion input_per_request : output_per_request."""
         _check_request_shape(input_per_request, output_per_request)
         return cls.from_requests(np.asarray(tokens, dtype=float) / (input_per_request + output_per_request),

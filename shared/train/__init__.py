@@ -1,17 +1,17 @@
 """The shared trainer: one loop for every model family, with schedules, checkpoints, metrics and
 scale-out on torchrun (DDP / FSDP2). See shared/train/README.md."""
-from .checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, load_model_weights,
-                         verify_checkpoint)
+from shared.utils.runtime import seed_everything  # re-exported: the one definition is in shared.utils
+
+from .checkpoint import CheckpointError, latest_checkpoint, list_checkpoints, load_model_weights, verify_checkpoint
 from .config import TrainConfig
 from .data import ResumableBatches
-from .distributed import (DistInfo, apply_parallelism, build_torchrun_command, init_distributed,
-                          launch, rank_slice)
-from .runner import run_training
+from .distributed import DistInfo, apply_parallelism, build_torchrun_command, init_distributed, launch, rank_slice
 from .metrics import History, read_metrics
 from .optim import LionW, build_optimizer
+from .runner import run_training
 from .schedules import interpolate, lr_multiplier
 from .throughput import PEAK_FLOPS, mfu, peak_flops
-from .trainer import Trainer, seed_everything
+from .trainer import Trainer
 
 __all__ = [
     "CheckpointError", "DistInfo", "History", "LionW", "PEAK_FLOPS", "ResumableBatches",

@@ -9,7 +9,8 @@ Batches are {"x": [B, C, H, W], "y": [B], "index": [B]} from `ResumableBatches`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,8 +24,9 @@ from .trainer import Trainer
 
 
 def cross_entropy_loss(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-    """Mean cross-entropy of model(batch["x"]) against batch["y"]; logs the batch accuracy."""
-    logits = model(batch["x"])
+    """Mean cross-entropy of model(batch["x"]).logits (B, classes) against batch["y"] (B,); logs the
+    batch accuracy."""
+    logits = model(batch["x"]).logits
     loss = F.cross_entropy(logits, batch["y"])
     return loss, {"acc": (logits.argmax(-1) == batch["y"]).float().mean().detach()}
 
@@ -36,13 +38,14 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) ->
     was_training = model.training
     model.eval()
     try:
-        out = [model(x[s:s + batch_size].to(device)).float().cpu() for s in range(0, len(x), batch_size)]
+        out = [model(x[s:s + batch_size].to(device)).logits.float().cpu() for s in range(0, len(x), batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(out)
 
 
 def accuracy(model: nn.Module, data: ImageSet, batch_size: int = 1024) -> float:
+    """Fraction of `data` the model classifies correctly (eval mode)."""
     return float((predict_logits(model, data.x, batch_size).argmax(-1) == data.y).float().mean())
 
 

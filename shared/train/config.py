@@ -5,11 +5,11 @@ plain literal (int, float, str, bool, None, or a pair of floats).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from shared.utils.config import StrictConfig
 
 OPTIMIZERS = ("adamw", "lionw")
 SCHEDULES = ("cosine", "linear", "constant", "inv_sqrt")
@@ -24,7 +24,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(StrictConfig):
     """Configuration of one training run.
 
     Batch: the trainer draws `grad_accum` micro-batches per optimizer step on every rank. Give
@@ -144,23 +144,10 @@ class TrainConfig:
                 f"micro_batch_size * world_size = {self.micro_batch_size} * {world_size}")
         return self.global_batch_size // per_step
 
-    # ---- serialization ----
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["betas"] = list(self.betas)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - valid)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig keys {unknown}; valid keys: {sorted(valid)}")
-        return cls(**d)
-
+    # ---- serialization: from_dict (strict) and to_dict come from StrictConfig ----
     def to_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "TrainConfig":
+    def from_json(cls, path: str | Path) -> TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))

@@ -6,7 +6,8 @@ or mixed corpora have their own samplers in shared.data; any sampler with `state
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -53,7 +54,7 @@ class ResumableBatches:
         self.epoch, self.pos = 0, 0
         self._perm_epoch, self._perm = -1, None
 
-    def __iter__(self) -> "ResumableBatches":
+    def __iter__(self) -> ResumableBatches:
         return self
 
     def _permutation(self) -> torch.Tensor:

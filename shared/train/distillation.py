@@ -13,9 +13,9 @@ are averaged (an ensemble teacher), and each one's forward pass is counted.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 import time
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -95,13 +95,13 @@ class DistillationLoss:
 
     def __call__(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
         x, y = batch["x"], batch["y"]
-        logits = model(x)
+        logits = model(x).logits
         if not self.teachers or not self.schedule.uses_teacher(self.step, self.max_steps):
             loss = F.cross_entropy(logits, y)
             return loss, {"ce": loss.detach(), "teacher_used": 0.0}
         t0 = time.perf_counter()
         with torch.no_grad():
-            teacher_logits = [t(x) for t in self.teachers]
+            teacher_logits = [t(x).logits for t in self.teachers]
         self.teacher_seconds += time.perf_counter() - t0
         self.teacher_forward_examples += len(x) * len(self.teachers)
         loss, parts = kd_loss(logits, teacher_logits, y, self.temperature, self.alpha)

@@ -37,13 +37,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from shared.utils.runtime import default_device  # noqa: F401 (re-exported)
+
+from .config import PARALLELISMS
 
 # ---------------------------------------------------------------------------------------------
 # process group
@@ -103,15 +108,6 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     out = t.clone()
     dist.all_reduce(out, op=dist.ReduceOp.SUM)
     return out
-
-
-def default_device(device: str | torch.device | None = None) -> torch.device:
-    """`device` if given; else cuda:LOCAL_RANK when CUDA is available, else cpu."""
-    if device is not None:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
 
 
 def init_distributed(device: str | torch.device | None = None) -> DistInfo:
@@ -182,7 +178,6 @@ def apply_parallelism(model: nn.Module, parallelism: str, *, blocks: BlocksSpec 
     torch.compile in place (Module.compile, so state_dict names are unchanged): to the wrapped
     module, or for FSDP to each block before it is sharded.
     """
-    from .config import PARALLELISMS
     if parallelism not in PARALLELISMS:
         raise ValueError(f"parallelism={parallelism!r} is not valid; choose one of {list(PARALLELISMS)}")
     if parallelism == "none" or get_world_size() == 1:

@@ -18,11 +18,13 @@ when a run resumes.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch import nn
+
+from .checkpoint import latest_checkpoint
 
 EMA_FILE = "ema.safetensors"
 EMA_DCP_DIR = "ema_dcp"
@@ -110,7 +112,6 @@ class EMA:
                 self.reset(trainer.model)
         if trainer.step > 0 and trainer.config.run_dir is not None:
             # resumed: the shadow comes from the checkpoint the trainer loaded
-            from .checkpoint import latest_checkpoint
             path = trainer.config.resume if trainer.config.resume not in (None, "latest") else \
                 latest_checkpoint(trainer.config.run_dir)
             if path is not None:

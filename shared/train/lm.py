@@ -1,6 +1,7 @@
 """Causal-LM glue between the data pipeline, the decoder and the trainer.
 
-    from shared.train.lm import lm_loss, perplexity_eval
+    from shared.train.lm import lm_loss
+    from shared.eval.perplexity import perplexity_eval   # the held-out eval_fn (eval sits above train)
     trainer = Trainer(GPT(cfg), lm_loss, mixture, TrainConfig(...),
                       eval_fns={"val": perplexity_eval({"web": web_val, "math": math_val})})
 
@@ -9,7 +10,7 @@ int64 and loss_mask (B, T) bool; an optional stream_ids (B,) names each row's st
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -27,25 +28,12 @@ def masked_targets(batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
 def lm_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], use_doc_mask: bool = True):
     """Mean next-token cross-entropy over the loss-masked tokens of a packed batch.
 
-    The model is called as model(input_ids, doc_ids, targets=...) and returns the scalar loss
-    (shared.models.gpt.GPT's fused LM-head loss). Returns (loss, {"num_tokens": predicted tokens}).
+    The model is called as model(input_ids, doc_ids, targets=...) and returns a ModelOutput whose
+    loss is the scalar loss (shared.models.gpt.GPT's fused LM-head loss).
+    Returns (loss, {"num_tokens": predicted tokens}).
     """
     targets = masked_targets(batch)
     doc_ids = batch.get("doc_ids") if use_doc_mask else None
-    loss = model(batch["input_ids"], doc_ids, targets=targets)
+    loss = model(batch["input_ids"], doc_ids, targets=targets).loss
     return loss, {"num_tokens": int((targets != IGNORE_INDEX).sum())}
 
-
-def perplexity_eval(domains: Mapping[str, object], batch_size: int = 16):
-    """An eval_fn for Trainer: {"<domain>_loss": mean token loss} for each named held-out set.
-
-    Each value is any domain data shared.eval.perplexity accepts (an (N, T) LongTensor of packed
-    windows, token lists, or batch dicts).
-    """
-    from shared.eval.perplexity import evaluate_perplexity
-
-    def evaluate(model: nn.Module) -> dict[str, float]:
-        result = evaluate_perplexity(model, domains, batch_size=batch_size)
-        return {f"{name}_loss": r.mean_loss for name, r in result.items()}
-
-    return evaluate

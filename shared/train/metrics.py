@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -115,5 +116,5 @@ class History:
         return pd.DataFrame(rows)
 
     @classmethod
-    def from_run_dir(cls, run_dir: str | Path) -> "History":
+    def from_run_dir(cls, run_dir: str | Path) -> History:
         return cls(read_metrics(run_dir))

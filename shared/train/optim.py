@@ -17,7 +17,7 @@ DecoupledAdamW and DecoupledLionW, whose configs give wd values like 1e-5 in thi
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

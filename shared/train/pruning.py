@@ -10,13 +10,14 @@ Masks are {parameter name: bool tensor of the parameter's shape}; True keeps the
     masks = global_magnitude_prune(model, masks, 0.2) # drop 20% of the remaining weights, globally
     rewind(model, rewind_state, masks)                # back to step-k weights, pruned ones zeroed
 
-`run_imp` drives the whole loop given a function that trains a (masked) model.
+`run_imp` drives the whole loop given a function that trains a (masked) model; the vision pipeline
+(shared.pipelines.vision_classification.train_with_imp) gives it one.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 import copy
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
@@ -203,9 +204,3 @@ def run_imp(model: nn.Module, train: TrainFn, levels: int, fraction: float = 0.2
         if keep_masks:
             result.masks.append(masks)
     return result
-
-
-def prunability(sparsities, accuracies, dense_accuracy: float, tolerance: float) -> float:
-    """The largest sparsity whose accuracy is at least `dense_accuracy - tolerance` (0.0 if none)."""
-    ok = [s for s, a in zip(sparsities, accuracies) if a >= dense_accuracy - tolerance]
-    return float(max(ok)) if ok else 0.0

@@ -23,8 +23,9 @@ import importlib
 import importlib.util
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .distributed import build_torchrun_command, launch
 from .metrics import METRICS_FILE, History

@@ -40,15 +40,16 @@ import contextlib
 import functools
 import json
 import logging
-import random
 import time
 import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
+
+from shared.utils.runtime import seed_everything
 
 from . import distributed as D
 from .checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
@@ -66,13 +67,6 @@ EvalFn = Callable[[nn.Module], Mapping[str, float]]
 RESTORED_FROM_CHECKPOINT = ("optimizer", "lr", "betas", "eps", "weight_decay", "weight_decay_scaling",
                             "decay_norm_and_bias", "schedule", "warmup_steps", "warmup_fraction",
                             "alpha_f", "max_steps")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA) RNGs."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

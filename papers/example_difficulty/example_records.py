@@ -1,0 +1,115 @@
+"""Per-example, per-evaluation records during training: logits, loss and correctness of every
+example of a fixed set, plus gradient-based scores at chosen steps.
+
+    rec = ExampleRecorder(train_set.x, train_set.y, every=steps_per_epoch, grand_at=(2 * steps_per_epoch,))
+    Trainer(model, loss_fn, batches, config, callbacks=[rec]).fit()
+    rec.logits      # [T, N, C] float32, T evaluations (step 0 included when record_at_start)
+    rec.loss        # [T, N]; rec.correct [T, N] bool; rec.steps [T]
+    rec.vog()       # [N] variance of input gradients over the recorded evaluations
+    rec.grand       # {step: [N]} GraNd scores at the steps asked for
+
+Evaluations run in eval mode under no_grad (batch norm uses running statistics), on the examples
+in their fixed order, so records of different runs line up example by example.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .difficulty import OnlineVoG, grand_scores, input_gradients
+
+
+class ExampleRecorder:
+    """Trainer callback recording every example of (x [N, ...], y [N]) every `every` steps.
+
+    record_at_start: also record before the first step (step 0).
+    vog: accumulate input gradients of the true-class logit at each evaluation (for VoG).
+    grand_at: steps at which to compute GraNd (per-example parameter-gradient norms).
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, every: int, record_at_start: bool = False,
+                 vog: bool = True, grand_at: Sequence[int] = (), batch_size: int = 1024):
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        if len(x) != len(y):
+            raise ValueError(f"x has {len(x)} examples, y has {len(y)}")
+        self.x, self.y, self.every = x, y, every
+        self.record_at_start, self.batch_size = record_at_start, batch_size
+        self.grand_at = set(int(s) for s in grand_at)
+        self._vog = OnlineVoG() if vog else None
+        self._logits: list[torch.Tensor] = []
+        self.steps: list[int] = []
+        self.grand: dict[int, torch.Tensor] = {}
+
+    # ---- trainer hooks ------------------------------------------------------------------------
+    def on_fit_start(self, trainer) -> None:
+        if self.record_at_start and trainer.step == 0:
+            self.record(trainer.model, 0)
+
+    def on_step_end(self, trainer, record) -> None:
+        if trainer.step % self.every == 0:
+            self.record(trainer.model, trainer.step)
+        if trainer.step in self.grand_at:
+            self.grand[trainer.step] = self._on_device(trainer.model, grand_scores)
+
+    def _on_device(self, model: nn.Module, fn):
+        device = next(model.parameters()).device
+        return fn(model, self.x.to(device), self.y.to(device)).cpu()
+
+    # ---- recording ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def _predict(self, model: nn.Module) -> torch.Tensor:
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        try:
+            out = [model(self.x[s:s + self.batch_size].to(device)).logits.float().cpu()
+                   for s in range(0, len(self.x), self.batch_size)]
+        finally:
+            model.train(was_training)
+        return torch.cat(out)
+
+    def record(self, model: nn.Module, step: int) -> None:
+        """Record the model's logits on every example now (and its input gradients for VoG)."""
+        self._logits.append(self._predict(model))
+        self.steps.append(int(step))
+        if self._vog is not None:
+            self._vog.add(self._on_device(model, input_gradients))
+
+    # ---- results ------------------------------------------------------------------------------
+    @property
+    def logits(self) -> torch.Tensor:
+        if not self._logits:
+            raise ValueError("nothing recorded yet")
+        return torch.stack(self._logits)
+
+    @property
+    def loss(self) -> torch.Tensor:
+        z = self.logits
+        return F.cross_entropy(z.flatten(0, 1), self.y.repeat(len(z)), reduction="none").reshape(z.shape[:2])
+
+    @property
+    def correct(self) -> torch.Tensor:
+        return self.logits.argmax(-1) == self.y
+
+    def vog(self) -> torch.Tensor:
+        if self._vog is None:
+            raise ValueError("this recorder was built with vog=False")
+        return self._vog.get()
+
+    def save(self, path: str | Path) -> Path:
+        """Write logits, steps, labels, VoG and GraNd to a .npz file."""
+        arrays = {"logits": self.logits.numpy(), "steps": np.array(self.steps), "labels": self.y.numpy()}
+        if self._vog is not None and self._vog.n >= 2:
+            arrays["vog"] = self.vog().numpy()
+        for step, g in self.grand.items():
+            arrays[f"grand_step{step}"] = g.numpy()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **arrays)
+        return path

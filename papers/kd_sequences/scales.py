@@ -1,0 +1,60 @@
+"""Typed presets of every kd_sequences notebook, every scale (plain literals; `overrides` change keys).
+
+smoke: a 2-core CPU. Digits (stratified 70/30 split), an MLP 128-64, AdamW, a full budget of 240 steps of
+       32 examples, budgets 1/8 to 1 of it, two sequences of four runs, 2 seeds.
+small: one GPU: the same with 600 steps and 5 seeds.
+full:  CIFAR-10 from data_dir, ResNet-20 with the standard open_lth recipe (SGD with momentum, wd 1e-4,
+       batch 128, pad-4 crops and flips, 160 epochs = 62,500 steps). The paper's exact models and
+       schedules were not found (README), so these are that recipe, not the paper's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.experiment.presets import NotebookPresets
+from shared.utils.config import StrictConfig
+
+from .sequences import SequencesSpec
+
+STRATEGIES = {"kd": {"stop_fraction": 1.0, "every": 1},           # full distillation
+              "kd_early": {"stop_fraction": 0.2, "every": 1},     # distil for the first 20% of steps only
+              "kd_sparse": {"stop_fraction": 1.0, "every": 10}}   # teacher on one step in ten
+DIGITS_TRAIN = {"global_batch_size": 32, "optimizer": "adamw", "lr": 2e-3, "weight_decay": 5e-4, "augment": None}
+DIGITS = {"data": {"name": "digits", "test_fraction": 0.3, "split_seed": 0},
+          "model": {"arch": "mlp", "hidden": [128, 64]},
+          "distillation": {"temperature": 4.0, "alpha": 0.5},
+          "budget_fractions": [0.125, 0.25, 0.5, 1.0], "strategies": STRATEGIES, "threads": 1,
+          # new_data runs at train.lr
+          "sequences": {"hparam_search": {"lrs": [2e-3, 1e-3, 4e-3, 5e-4]},
+                        "new_data": {"data_fractions": [0.4, 0.6, 0.8, 1.0]}}}
+
+SEQUENCES = {
+    "smoke": {**DIGITS, "train": {**DIGITS_TRAIN, "max_steps": 240}, "seeds": [0, 1]},
+    "small": {**DIGITS, "train": {**DIGITS_TRAIN, "max_steps": 600}, "seeds": [0, 1, 2, 3, 4], "threads": 0},
+    "full": {**DIGITS, "data": {"name": "cifar10", "test_fraction": None}, "needs_data_dir": True,
+             "model": "cifar-resnet-20",
+             "train": {"max_steps": 62_500, "global_batch_size": 128, "optimizer": "sgd", "momentum": 0.9, "lr": 0.1,
+                       "weight_decay": 1e-4, "augment": {"pad": 4, "flip": True}},
+             "seeds": [0, 1, 2], "threads": 0,
+             "sequences": {"hparam_search": {"lrs": [0.1, 0.05, 0.2, 0.025]},
+                           "new_data": {"data_fractions": [0.4, 0.6, 0.8, 1.0]}}},
+}
+
+
+@dataclass
+class FiguresSpec(StrictConfig):
+    """02_figures. results_dir: 01_sequences' out_dir (None: its sibling folder). accuracy_tolerance:
+    how far below full KD's accuracy a strategy may land. overhead_cut_range: the paper's 80-90%."""
+
+    results_dir: str | None = None
+    accuracy_tolerance: float = 0.01
+    overhead_cut_range: tuple[float, float] = (0.8, 0.9)
+
+
+FIGURES_BASE = {"results_dir": None, "accuracy_tolerance": 0.01, "overhead_cut_range": [0.8, 0.9]}
+FIGURES = {"smoke": FIGURES_BASE, "small": FIGURES_BASE, "full": FIGURES_BASE}
+
+NOTEBOOKS: dict[str, NotebookPresets] = {
+    "01_sequences": NotebookPresets(SequencesSpec, SEQUENCES),
+    "02_figures": NotebookPresets(FiguresSpec, FIGURES),
+}

@@ -1,0 +1,134 @@
+"""Knowledge distillation across sequences of training runs (Liu et al. 2022): the sequences, the
+methods that train each later run, and the per-run cost accounting.
+
+    spec = run.spec                                                     # a SequencesSpec
+    train_set, test_set = load_image_data(spec.data, data_dir)
+    results, info = run_sequences(spec, train_set, test_set, seed)      # one row per training
+
+Run 0 of each sequence trains from scratch at the full budget. Every later run k trains once per
+method (scratch, or distilling from the previous run's full-budget model of the same method on the
+steps its KDSchedule picks) and per budget (a fraction of the full step count, each with its own
+full cosine schedule). Training goes through the shared vision pipeline.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from shared.data.images import ImageSet
+from shared.models.vision import forward_flops
+from shared.pipelines.vision_classification import (ClassifierTrainSpec, DistillationSpec, ImageDataSpec, KDSchedule,
+                                                    build_classifier, check_model_spec, distillation_loss,
+                                                    train_classifier)
+from shared.utils.config import StrictConfig
+
+# forward + backward of one example, in forward passes
+TRAINING_FORWARDS = 3.0
+
+
+@dataclass
+class SequenceSpec(StrictConfig):
+    """One sequence of related runs: `lrs` (a hyperparameter search: one learning rate per run, all
+    the data) or `data_fractions` (retraining as data arrives: run k sees the first fraction k of
+    the training set, in a fixed arrival order, at the train spec's lr)."""
+
+    lrs: tuple[float, ...] | None = None
+    data_fractions: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.lrs is None) == (self.data_fractions is None):
+            raise ValueError("a sequence gives either lrs or data_fractions")
+
+
+@dataclass
+class SequencesSpec(StrictConfig):
+    """01_sequences. train.max_steps is the full budget; budget_fractions the budgets tried for every
+    later run; strategies: name -> the KDSchedule of a teacher-cost-cutting method ("kd" = throughout)."""
+
+    data: ImageDataSpec
+    model: Any
+    train: ClassifierTrainSpec
+    sequences: dict[str, SequenceSpec]
+    strategies: dict[str, KDSchedule]
+    distillation: DistillationSpec = field(default_factory=DistillationSpec)
+    budget_fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
+    seeds: tuple[int, ...] = (0,)
+    threads: int = 0
+    needs_data_dir: bool = False
+
+    def __post_init__(self) -> None:
+        check_model_spec(self.model)
+        if self.train.max_steps is None:
+            raise ValueError("train.max_steps (the full budget) must be set")
+
+
+def sequence_runs(spec: SequencesSpec, name: str, train_set: ImageSet) -> list[tuple[float, ImageSet]]:
+    """(lr, training subset) of every run of sequence `name`."""
+    seq = spec.sequences[name]
+    if seq.lrs is not None:
+        return [(lr, train_set) for lr in seq.lrs]
+    order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(0))   # arrival order
+    return [(spec.train.lr, train_set.subset(order[: int(round(f * len(train_set)))].sort().values))
+            for f in seq.data_fractions]
+
+
+def budgets(spec: SequencesSpec) -> list[int]:
+    """Step counts of the budgets: round(fraction * full budget), at least 1."""
+    return [max(1, int(round(f * spec.train.max_steps))) for f in spec.budget_fractions]
+
+
+def train_one(spec: SequencesSpec, lr: float, data: ImageSet, test_set: ImageSet, steps: int, run_seed: int,
+              teacher: nn.Module | None, schedule: KDSchedule | None, flops: int) -> tuple[nn.Module, dict]:
+    """Train one student (initialised from `run_seed`, the same for every method and budget of a run);
+    returns the model and its row: steps, test_acc, student/teacher FLOPs, wall-clock seconds."""
+    torch.manual_seed(run_seed)
+    model = build_classifier(spec.model, data)
+    loss = distillation_loss([teacher] if teacher is not None else [], steps, spec.distillation, schedule)
+    trainer = train_classifier(model, data, spec.train, seed=run_seed, max_steps=steps, lr=lr,
+                               log_every=max(1, steps // 4), loss_fn=loss, eval_sets={"test": test_set})
+    row = {"steps": steps, "test_acc": trainer.history.final("test/acc"),
+           "student_flops": TRAINING_FORWARDS * flops * spec.train.global_batch_size * steps,
+           "teacher_flops": float(flops) * loss.teacher_forward_examples,
+           "teacher_forward_examples": loss.teacher_forward_examples,
+           "wall_s": trainer.history.train[-1]["elapsed_s"], "teacher_s": loss.teacher_seconds}
+    return model, row
+
+
+def run_sequences(spec: SequencesSpec, train_set: ImageSet, test_set: ImageSet, seed: int = 0
+                  ) -> tuple[pd.DataFrame, dict]:
+    """Every training of every sequence, method, seed s (seeds 10_000 * seed + 1_000 * s + run) and
+    budget. Returns the results (one row per training, total_flops = student + teacher) and
+    {"budgets", "forward_flops_per_example", "seconds_total"}."""
+    flops = forward_flops(build_classifier(spec.model, train_set), train_set.shape)   # teacher = student shape
+    steps_grid = budgets(spec)
+    methods = {"scratch": None, **spec.strategies}
+    rows = []
+    started = time.time()
+    for seq in spec.sequences:
+        runs_spec = sequence_runs(spec, seq, train_set)
+        for s in spec.seeds:
+            base = 10_000 * seed + 1_000 * s
+            lr0, data0 = runs_spec[0]
+            first, row = train_one(spec, lr0, data0, test_set, spec.train.max_steps, base, None, None, flops)
+            rows.append({"sequence": seq, "run": 0, "method": "scratch", "seed": s, "lr": lr0,
+                         "train_examples": len(data0), **row})
+            for method, schedule in methods.items():
+                teacher = first
+                for k, (lr, data) in enumerate(runs_spec[1:], start=1):
+                    for steps in steps_grid:
+                        model, row = train_one(spec, lr, data, test_set, steps, base + k,
+                                               None if schedule is None else teacher, schedule, flops)
+                        rows.append({"sequence": seq, "run": k, "method": method, "seed": s, "lr": lr,
+                                     "train_examples": len(data), **row})
+                    if schedule is not None:
+                        teacher = model            # the full-budget model of this run teaches the next run
+        print(f"{seq}: done, {time.time() - started:.0f} s so far")
+    results = pd.DataFrame(rows)
+    results["total_flops"] = results["student_flops"] + results["teacher_flops"]
+    return results, {"budgets": steps_grid, "forward_flops_per_example": flops,
+                     "seconds_total": time.time() - started}

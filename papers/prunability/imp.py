@@ -1,0 +1,178 @@
+"""Prunability against data dimension (Ankner et al. 2022): the data sets of controlled dimension,
+the IMP sweep over (architecture, dimension, seed) and its curves.
+
+    datasets, checks = manifold_datasets(spec.data, spec.dims)          # generated manifolds
+    datasets, checks = pca_datasets(spec.data, spec.dims, data_dir)     # real images, PCA-reduced
+    curves = imp_curves(datasets, spec.archs, spec.train, spec.imp, spec.seeds, spec.tolerance, seed)
+    fig = plot_curves(curves, "generated manifolds", "k")
+
+Each IMP run goes through the shared vision pipeline (`shared.pipelines.vision_classification`):
+IMP with weight rewinding, every level trained by the shared trainer with the masks held.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from shared.data.images import ImageSet, normalize
+from shared.pipelines.vision_classification import (ClassifierTrainSpec, ImageDataSpec, ImpSpec, ModelSpec,
+                                                    build_classifier, check_model_spec, load_image_data,
+                                                    train_with_imp)
+from shared.utils.config import StrictConfig
+
+from .manifolds import (ManifoldConfig, explained_variance, manifold_classification, mle_dimension, pca_project,
+                        twonn_dimension)
+
+Datasets = dict[int, tuple[ImageSet, ImageSet]]      # dimension k -> (train, test)
+
+
+def prunability(sparsities: Sequence[float], accuracies: Sequence[float], dense_accuracy: float,
+                tolerance: float) -> float:
+    """The largest sparsity whose accuracy is at least `dense_accuracy - tolerance` (0.0 if none)."""
+    ok = [s for s, a in zip(sparsities, accuracies) if a >= dense_accuracy - tolerance]
+    return float(max(ok)) if ok else 0.0
+
+
+# ---- data of controlled dimension ------------------------------------------------------------------
+
+@dataclass
+class ManifoldDataSpec(StrictConfig):
+    """Generated manifolds (papers.prunability.manifolds): ambient dimension D, classes decided by
+    `label_dims` latent coordinates; n_train / n_test examples drawn with seeds train_seed / test_seed."""
+
+    ambient_dim: int = 64
+    num_classes: int = 4
+    label_dims: int | None = 2
+    n_train: int = 2000
+    n_test: int = 2000
+    train_seed: int = 1
+    test_seed: int = 2
+
+
+def manifold_datasets(spec: ManifoldDataSpec, dims: Sequence[int]) -> tuple[Datasets, pd.DataFrame]:
+    """Per intrinsic dimension k: normalized (train, test) on a k-dimensional manifold in R^D, and a
+    table of dimension checks (TwoNN, MLE, PCA components for 90% of the variance, class balance)."""
+    datasets, checks = {}, []
+    for k in dims:
+        mc = ManifoldConfig(intrinsic_dim=k, ambient_dim=spec.ambient_dim, num_classes=spec.num_classes,
+                            label_dims=spec.label_dims)
+        train = manifold_classification(spec.n_train, mc, seed=spec.train_seed)
+        test = manifold_classification(spec.n_test, mc, seed=spec.test_seed)
+        flat = train.x.flatten(1).numpy()[:2000]                                  # [n, D]
+        power = np.linalg.svd(flat - flat.mean(0), compute_uv=False) ** 2
+        checks.append({"dimension": k, "twonn": twonn_dimension(flat), "mle": mle_dimension(flat, k=20),
+                       "pca_components_for_90pct": int(np.searchsorted(np.cumsum(power) / power.sum(), 0.9) + 1),
+                       "class_balance_min": float(torch.bincount(train.y, minlength=spec.num_classes).min()) / len(train)})
+        datasets[k] = tuple(normalize(train, test))
+    return datasets, pd.DataFrame(checks)
+
+
+def pca_datasets(spec: ImageDataSpec, dims: Sequence[int], data_dir: str | Path | None = None
+                 ) -> tuple[Datasets, pd.DataFrame]:
+    """Per k: the images projected on the training set's top-k principal components and mapped back
+    (k >= the pixel count: the images unchanged), and a table of checks (variance kept, TwoNN)."""
+    train_full, test_full = load_image_data(spec, data_dir)
+    pixels = int(np.prod(train_full.shape))
+    datasets, checks = {}, []
+    for k in dims:
+        train, test = pca_project(train_full, test_full, k=k) if k < pixels else (train_full, test_full)
+        flat = train.x.flatten(1).numpy()[:2000]
+        checks.append({"dimension": k, "variance_kept": explained_variance(train_full, k),
+                       "twonn": twonn_dimension(flat)})
+        datasets[k] = (train, test)
+    return datasets, pd.DataFrame(checks)
+
+
+# ---- the IMP sweep ---------------------------------------------------------------------------------
+
+@dataclass
+class ImpSweepSpec(StrictConfig):
+    """What the 01 notebooks sweep: every architecture (a flavour name or VisionConfig fields) x data
+    dimension x seed, one IMP run each. tolerance: prunability = the largest sparsity whose test
+    accuracy is within `tolerance` of the dense network's."""
+
+    dims: tuple[int, ...]
+    archs: dict[str, Any]
+    train: ClassifierTrainSpec
+    imp: ImpSpec
+    seeds: tuple[int, ...] = (0,)
+    tolerance: float = 0.01
+    threads: int = 0
+    needs_data_dir: bool = False
+
+    def __post_init__(self) -> None:
+        for model in self.archs.values():
+            check_model_spec(model)
+        if self.train.max_steps is None:
+            raise ValueError("train.max_steps must be set (steps per IMP level)")
+
+
+@dataclass
+class ManifoldSweepSpec(ImpSweepSpec):
+    """01_manifolds: the IMP sweep over generated manifolds of intrinsic dimension `dims`."""
+
+    data: ManifoldDataSpec = field(default_factory=ManifoldDataSpec)
+
+
+@dataclass
+class ImageSweepSpec(ImpSweepSpec):
+    """01_images: the IMP sweep over real images reduced to `dims` principal components."""
+
+    data: ImageDataSpec = field(default_factory=ImageDataSpec)
+
+
+def imp_curves(datasets: Datasets, archs: dict[str, ModelSpec], train: ClassifierTrainSpec, imp: ImpSpec,
+               seeds: Sequence[int], tolerance: float, seed: int = 0) -> pd.DataFrame:
+    """One IMP run per (architecture a, dimension, seed s), initialised and batched with seed
+    10_000 * seed + 1_000 * a + 10 * s + 1. Rows: arch, dimension, seed, level, sparsity, test_acc,
+    dense_acc, prunability."""
+    rows = []
+    started = time.time()
+    for a, (arch, model_spec) in enumerate(archs.items()):
+        for dim, (train_set, test_set) in datasets.items():
+            for s in seeds:
+                run_seed = 10_000 * seed + 1_000 * a + 10 * s + 1
+                torch.manual_seed(run_seed)
+                model = build_classifier(model_spec, train_set)
+                result = train_with_imp(model, train_set, test_set, train, imp, seed=run_seed)
+                sparsities, accs = result.sparsity, [m["test_acc"] for m in result.metrics]
+                p = prunability(sparsities, accs, accs[0], tolerance)
+                for level, (sp, acc) in enumerate(zip(sparsities, accs)):
+                    rows.append({"arch": arch, "dimension": dim, "seed": s, "level": level, "sparsity": sp,
+                                 "test_acc": acc, "dense_acc": accs[0], "prunability": p})
+        print(f"{arch}: done, {time.time() - started:.0f} s so far")
+    return pd.DataFrame(rows)
+
+
+def plot_curves(curves: pd.DataFrame, title: str, dim_label: str) -> plt.Figure:
+    """Test accuracy against the fraction of weights remaining, one panel per architecture, one
+    line per dimension (mean ± std over seeds)."""
+    archs = list(dict.fromkeys(curves["arch"]))
+    fig, axes = plt.subplots(1, len(archs), figsize=(6.5 * len(archs), 4.2), squeeze=False)
+    for ax, arch in zip(axes[0], archs):
+        g = curves[curves["arch"] == arch]
+        for dim, d in g.groupby("dimension"):
+            m = d.groupby("sparsity")["test_acc"].agg(["mean", "std"]).reset_index()
+            ax.errorbar(1 - m["sparsity"], m["mean"], yerr=m["std"], marker="o", capsize=2,
+                        label=f"{dim_label} = {dim}")
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ax.set_xlabel("fraction of weights remaining")
+        ax.set_ylabel("test accuracy (mean ± std over seeds)")
+        ax.set_title(f"{title}: {arch}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def prunability_table(curves: pd.DataFrame) -> dict:
+    """{dimension: {arch: mean prunability over seeds}} (the metrics the 01 notebooks log)."""
+    return curves.groupby(["arch", "dimension"])["prunability"].mean().unstack().to_dict()

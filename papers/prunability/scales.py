@@ -1,0 +1,74 @@
+"""Typed presets of every prunability notebook, every scale (plain literals; `overrides` change keys).
+
+smoke: a 2-core CPU. Generated manifolds in R^64 and PCA-reduced digits (8x8), MLP 64-64 and LeNet 8-16,
+       100 AdamW steps per IMP level, 45% pruned per level for 8 levels (up to 99.2% sparsity), 2 seeds.
+small: one GPU, < 1 hour: more dimensions, wider models, 20% per level for 20 levels, 5 seeds.
+full:  lottery-ticket scale: 20% per level for 20 levels (98.8% sparsity), SGD with momentum, rewinding
+       to an early step; generated manifolds in R^1024, grayscale CIFAR-10 (1,024 pixels) from data_dir
+       with the open_lth CIFAR models. The paper's own setup was not found (README): these are ours.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.experiment.presets import NotebookPresets
+from shared.utils.config import StrictConfig
+
+from .imp import ImageSweepSpec, ManifoldSweepSpec
+
+IMP = {"fraction": 0.45, "levels": 8, "rewind_step": 0}
+TRAIN = {"max_steps": 100, "global_batch_size": 128, "lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.0,
+         "augment": None}
+SMALL_IMP = {**IMP, "fraction": 0.2, "levels": 20}
+FULL_TRAIN_SGD = {"global_batch_size": 128, "optimizer": "sgd", "momentum": 0.9, "weight_decay": 1e-4,
+                  "augment": None}
+ARCHS = {"mlp": {"arch": "mlp", "hidden": [64, 64]}, "lenet": {"arch": "lenet", "channels": [8, 16], "hidden": [32]}}
+SMALL_ARCHS = {"mlp": {"arch": "mlp", "hidden": [128, 128]},
+               "lenet": {"arch": "lenet", "channels": [8, 16], "hidden": [64]}}
+MANIFOLD_DATA = {"ambient_dim": 64, "num_classes": 4, "label_dims": 2, "n_train": 2000, "n_test": 2000,
+                 "train_seed": 1, "test_seed": 2}
+DIGITS = {"name": "digits", "test_fraction": 0.3, "split_seed": 0}
+
+MANIFOLDS = {
+    "smoke": {"data": MANIFOLD_DATA, "dims": [2, 4, 8, 16, 32], "seeds": [0, 1], "archs": ARCHS, "train": TRAIN,
+              "imp": IMP, "tolerance": 0.01, "threads": 1},
+    "small": {"data": {**MANIFOLD_DATA, "n_train": 10000, "n_test": 5000}, "dims": [2, 4, 8, 12, 16, 24, 32, 48],
+              "seeds": [0, 1, 2, 3, 4], "threads": 0, "archs": SMALL_ARCHS, "train": {**TRAIN, "max_steps": 1000},
+              "imp": SMALL_IMP, "tolerance": 0.01},
+    # Lottery-ticket scale (LeNet-300-100 MLP and a conv LeNet on 32x32 manifold "images").
+    "full": {"data": {**MANIFOLD_DATA, "ambient_dim": 1024, "num_classes": 10, "n_train": 50000, "n_test": 10000},
+             "dims": [2, 4, 8, 16, 32, 64, 128, 256], "seeds": [0, 1, 2, 3, 4], "threads": 0,
+             "archs": {"mlp": {"arch": "mlp", "hidden": [300, 100]},
+                       "lenet": {"arch": "lenet", "channels": [32, 64], "hidden": [256]}},
+             "train": {**FULL_TRAIN_SGD, "max_steps": 10000, "lr": 0.05},   # assumed: no source for the schedule
+             "imp": {**SMALL_IMP, "rewind_step": 500}, "tolerance": 0.01},
+}
+
+IMAGES = {
+    "smoke": {"data": DIGITS, "dims": [2, 4, 16, 64], "seeds": [0, 1], "archs": ARCHS, "train": TRAIN, "imp": IMP,
+              "tolerance": 0.01, "threads": 1},
+    "small": {"data": DIGITS, "dims": [2, 4, 6, 8, 12, 16, 24, 32, 64], "seeds": [0, 1, 2, 3, 4], "threads": 0,
+              "archs": SMALL_ARCHS, "train": {**TRAIN, "max_steps": 600}, "imp": SMALL_IMP, "tolerance": 0.01},
+    # Grayscale CIFAR-10 with the open_lth CIFAR models; SGD 0.1, wd 1e-4, batch 128 (open_lth recipe).
+    "full": {"data": {"name": "cifar10", "test_fraction": None, "grayscale": True}, "needs_data_dir": True,
+             "dims": [8, 16, 32, 64, 128, 256, 1024], "seeds": [0, 1, 2], "threads": 0,
+             "archs": {"mlp": "cifar-mlp-1024-512-128", "resnet": "cifar-resnet-20"},
+             "train": {**FULL_TRAIN_SGD, "max_steps": 30000, "lr": 0.1},
+             "imp": {**SMALL_IMP, "rewind_step": 2000}, "tolerance": 0.01},
+}
+
+
+@dataclass
+class FiguresSpec(StrictConfig):
+    """02_figures: where the 01 notebooks' results are (None: beside this run's out_dir)."""
+
+    runs_dir: str | None = None
+
+
+FIGURES = {"smoke": {"runs_dir": None}, "small": {"runs_dir": None}, "full": {"runs_dir": None}}
+
+NOTEBOOKS: dict[str, NotebookPresets] = {
+    "01_manifolds": NotebookPresets(ManifoldSweepSpec, MANIFOLDS),
+    "01_images": NotebookPresets(ImageSweepSpec, IMAGES),
+    "02_figures": NotebookPresets(FiguresSpec, FIGURES),
+}

@@ -1,0 +1,367 @@
+"""Masked-language-model pretraining and checkpoint evaluation (MosaicBERT, masking-rate schedules).
+
+A run is one ``MLMPretrainConfig`` (StrictConfig; JSON round-trippable, it travels to torchrun workers):
+
+    config = MLMPretrainConfig.from_dict({
+        "model": "mosaicbert-base" | {"flavour": "bert-base", **BertConfig overrides} | {BertConfig fields},
+                                   # vocab_size always comes from the tokenizer
+        "train": {TrainConfig fields},                     # run_dir is set by the pipeline
+        "masking": {"kind": "linear", "p_i": 0.3, "p_f": 0.15},          # MaskingSchedule fields
+        "data": {"kind": "corpora", "corpora": [...], "vocab_size": V, "seq_len": S, "max_docs": N,
+                 "eval_docs": M}                            # offline (smoke / small), or
+                {"kind": "cache", "train_dir": ..., "eval_dir": ..., "tokenizer_dir": ...},
+                                   # full scale: folders of shared.data.mlm_cache, a saved tokenizer
+        "micro_batch_size": 32, "eval_rate": 0.15, "eval_batch_size": 64, "eval_samples": 256})
+    history, rows = pretrain_and_finetune(config, run_dir, tokenizer, tasks, finetune_cfg, seeds=[0])
+
+``pretrain_mlm`` is the entry point (world size 1 in-process, or every torchrun rank): it writes the
+Trainer's metrics.jsonl and checkpoints under run_dir, ``model_config.json`` and ``process_time.jsonl``
+(the process CPU time of training, shared.train.process_clock). ``evaluate_checkpoints`` finetunes
+every checkpoint of a run on downstream tasks (shared.eval.glue). ``MLMBatches`` is the resumable
+sampler with dynamic masking at the scheduled rate.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from shared.data.corpora import load_corpus
+from shared.data.mlm import MaskingSchedule, SpecialIds, encode_for_mlm, fixed_rate_batches, mask_generator, mask_tokens
+from shared.data.mlm_cache import INDEX, load_mlm_cache, prepare_mlm_cache
+from shared.data.tokenizer import ENCODER_SPECIAL_TOKENS, corpus_tokenizer
+from shared.eval.glue import FinetuneConfig, Task, finetune_tasks
+from shared.eval.glue_standins import downstream_tasks
+from shared.models.bert import BertConfig, BertForMaskedLM
+from shared.models.flavours import resolve_model_config
+from shared.train import distributed as D
+from shared.train.checkpoint import latest_checkpoint, list_checkpoints, load_model_weights
+from shared.train.config import TrainConfig
+from shared.train.data import ResumableBatches
+from shared.train.metrics import History
+from shared.train.process_clock import ProcessClock, read_process_time
+from shared.train.runner import run_training
+from shared.train.trainer import Trainer
+from shared.utils.config import StrictConfig, to_dict
+
+EVAL_RATE = 0.15
+ENTRY_POINT = "shared.pipelines.mlm_pretrain:pretrain_mlm"
+DATA_KINDS = ("corpora", "cache")
+
+# ---- specs -------------------------------------------------------------------------------------
+
+
+def bert_config(model: str | Mapping[str, Any], **overrides: Any) -> BertConfig:
+    """The BertConfig of a flavour name (shared.models.flavours), ``{"flavour": name, **fields}``
+    or plain BertConfig fields, with ``overrides`` applied; unknown fields raise naming the valid ones."""
+    return resolve_model_config(model, "bert", **overrides)
+
+
+def model_with(model: str | Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    """A model spec (flavour name or dict) as a dict with ``fields`` added (e.g. recipe switches)."""
+    return {**({"flavour": model} if isinstance(model, str) else dict(model)), **fields}
+
+
+@dataclass(frozen=True)
+class MLMDataSpec(StrictConfig):
+    """Where the pretraining samples come from (see the module docstring)."""
+    kind: str
+    seq_len: int | None = None
+    corpora: tuple[str, ...] = ()
+    vocab_size: int | None = None
+    max_docs: int | None = None
+    eval_docs: int | None = None
+    tokenizer_seed: int = 0
+    tokenizer_max_docs: int | None = None
+    data_seed: int = 0
+    train_dir: str | None = None          # "cache": token caches and tokenizer folder
+    eval_dir: str | None = None
+    tokenizer_dir: str | None = None
+    source_train: str | None = None       # "cache": raw documents the caches are built from, once
+    source_eval: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in DATA_KINDS:
+            raise ValueError(f"data.kind={self.kind!r}; valid choices: {', '.join(DATA_KINDS)}")
+        need = (("corpora", "vocab_size", "seq_len") if self.kind == "corpora"
+                else ("train_dir", "eval_dir", "tokenizer_dir"))
+        missing = [k for k in need if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"a {self.kind!r} data spec needs {missing}")
+
+
+@dataclass(frozen=True)
+class MLMPretrainConfig(StrictConfig):
+    """One pretraining run: model, trainer, masking schedule, data, sampler and MLM evaluation."""
+    model: str | dict[str, Any]
+    train: TrainConfig
+    masking: MaskingSchedule
+    data: MLMDataSpec
+    micro_batch_size: int
+    eval_rate: float = EVAL_RATE
+    eval_batch_size: int = 64
+    eval_samples: int | None = None
+
+    def __post_init__(self):
+        bert_config(self.model)                       # an unknown flavour or field fails here
+        if self.train.micro_batch_size not in (None, self.micro_batch_size):
+            raise ValueError(f"train.micro_batch_size={self.train.micro_batch_size} differs from "
+                             f"micro_batch_size={self.micro_batch_size}")
+
+
+@dataclass(frozen=True)
+class DownstreamSpec(StrictConfig):
+    """Finetuning evaluation of pretrained encoders: real GLUE tasks read from ``glue_dir``, else
+    the offline stand-ins (shared.eval.glue_standins); at most task_train / task_eval examples.
+    ``seeds``: finetuning seeds (None: the caller's, e.g. each pretraining run's own seed)."""
+    tasks: tuple[str, ...]
+    finetune: FinetuneConfig
+    task_train: int | None = None
+    task_eval: int | None = None
+    glue_dir: str | None = None
+    seeds: tuple[int, ...] | None = (0,)
+
+    def load_tasks(self, seed: int = 0) -> list[Task]:
+        return downstream_tasks(list(self.tasks), self.glue_dir, self.task_train, self.task_eval, seed=seed)
+
+
+def fill_data_dir(obj: Any, data_dir: str | None) -> Any:
+    """A preset (dicts, lists, tuples, dataclasses) with "{data_dir}" in its strings replaced (full
+    scale reads prepared data there); ValueError when a string needs it and data_dir is None."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.replace(obj, **{f.name: fill_data_dir(getattr(obj, f.name), data_dir)
+                                           for f in dataclasses.fields(obj) if f.init})
+    if isinstance(obj, dict):
+        return {k: fill_data_dir(v, data_dir) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(fill_data_dir(v, data_dir) for v in obj)
+    if isinstance(obj, str) and "{data_dir}" in obj:
+        if data_dir is None:
+            raise ValueError(f"this scale reads {obj!r}: pass data_dir")
+        return obj.replace("{data_dir}", data_dir)
+    return obj
+
+# ---- data ----------------------------------------------------------------------------------------
+
+
+def encoder_tokenizer(corpora: Sequence[str], vocab_size: int, seed: int = 0, max_docs: int | None = None):
+    """A byte-level BPE with [MASK]/[CLS]/[SEP]/[PAD] trained on the offline corpora (cached)."""
+    return corpus_tokenizer(list(corpora), vocab_size, seed=seed, max_docs=max_docs,
+                            special_tokens=ENCODER_SPECIAL_TOKENS)
+
+
+@functools.lru_cache(maxsize=4)
+def _corpora_data(key: str):
+    spec = MLMDataSpec.from_dict(json.loads(key))
+    tok = encoder_tokenizer(spec.corpora, spec.vocab_size, spec.tokenizer_seed, spec.tokenizer_max_docs)
+    special = SpecialIds.of(tok)
+    train, test = [], []
+    for name in spec.corpora:
+        train += load_corpus(name, "train", max_docs=spec.max_docs, seed=spec.data_seed)
+        test += load_corpus(name, "test", max_docs=spec.eval_docs, seed=spec.data_seed)
+    return tok, encode_for_mlm(train, tok, spec.seq_len, special), encode_for_mlm(test, tok, spec.seq_len, special)
+
+
+def _as_data_spec(spec: MLMDataSpec | Mapping[str, Any]) -> MLMDataSpec:
+    return spec if isinstance(spec, MLMDataSpec) else MLMDataSpec.from_dict(spec)
+
+
+def load_mlm_data(spec: MLMDataSpec | Mapping[str, Any]):
+    """(tokenizer, train rows, eval rows) for a data spec; rows are {"input_ids": (N, S) long,
+    "attention_mask": (N, S) bool}. Offline corpora are tokenized once per process."""
+    spec = _as_data_spec(spec)
+    if spec.kind == "corpora":
+        return _corpora_data(json.dumps(spec.to_dict(), sort_keys=True))
+    from transformers import AutoTokenizer  # third-party, slow to import
+    tok = AutoTokenizer.from_pretrained(spec.tokenizer_dir, local_files_only=True)
+    return tok, load_mlm_cache(spec.train_dir), load_mlm_cache(spec.eval_dir)
+
+
+def ensure_mlm_data(spec: MLMDataSpec | Mapping[str, Any]) -> None:
+    """Full scale: tokenize the raw corpus into the token caches a "cache" data spec names, once
+    (needs source_train, source_eval, seq_len). Offline corpora need nothing."""
+    spec = _as_data_spec(spec)
+    if spec.kind != "cache":
+        return
+    from transformers import AutoTokenizer
+    for split in ("train", "eval"):
+        if not (Path(getattr(spec, f"{split}_dir")) / INDEX).exists():
+            tok = AutoTokenizer.from_pretrained(spec.tokenizer_dir, local_files_only=True)
+            prepare_mlm_cache(getattr(spec, f"source_{split}"), tok, spec.seq_len, getattr(spec, f"{split}_dir"))
+
+
+class MLMBatches:
+    """Endless, resumable micro-batches {"input_ids", "attention_mask", "labels"} (B, S) with dynamic
+    masking at the scheduled rate. Rows come from ``ResumableBatches`` (shuffled per epoch, the
+    rank's share of each global micro-batch); masks from ``mask_generator(seed, rank, draw)``.
+    State: the row sampler's, the draw count, progress. The trainer's step reaches the schedule
+    through ``progress_callback()``, so the micro-batches of update s use p(s / max_steps), with
+    any gradient accumulation or resume.
+    """
+
+    def __init__(self, data: dict[str, torch.Tensor], micro_batch_size: int, schedule: MaskingSchedule,
+                 special: SpecialIds, *, seed: int = 0, rank: int = 0, world_size: int = 1):
+        self.rows = ResumableBatches({"input_ids": data["input_ids"], "attention_mask": data["attention_mask"]},
+                                     micro_batch_size, rank=rank, world_size=world_size, seed=seed)
+        self.schedule, self.special, self.seed, self.rank = schedule, special, seed, rank
+        self.replacement_ids = special.replacement_ids()
+        self.draws, self.progress = 0, 0.0
+
+    def __iter__(self) -> MLMBatches:
+        return self
+
+    @property
+    def rate(self) -> float:
+        """The masking rate the next batch is drawn with."""
+        return self.schedule(self.progress)
+
+    def set_progress(self, step: int, max_steps: int) -> None:
+        self.progress = step / max_steps
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        rows = next(self.rows)
+        ids, labels = mask_tokens(rows["input_ids"], rows["attention_mask"], self.rate, self.special,
+                                  mask_generator(self.seed, self.rank, self.draws), self.replacement_ids)
+        self.draws += 1
+        return {"input_ids": ids, "attention_mask": rows["attention_mask"], "labels": labels}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows.state_dict(), "draws": self.draws, "progress": self.progress}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows.load_state_dict(state["rows"])
+        self.draws, self.progress = int(state["draws"]), float(state["progress"])
+
+    def progress_callback(self) -> ProgressCallback:
+        return ProgressCallback(self)
+
+
+class ProgressCallback:
+    """Trainer callback telling ``target.set_progress(step, max_steps)`` the updates done, at the
+    start of a fit (0, or the step resumed from) and after every update."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def on_fit_start(self, trainer) -> None:
+        self.target.set_progress(trainer.step, trainer.config.max_steps)
+
+    def on_step_end(self, trainer, record) -> None:
+        self.target.set_progress(trainer.step, trainer.config.max_steps)
+
+# ---- loss, evaluation, entry point ---------------------------------------------------------------
+
+
+def mlm_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Trainer loss_fn: cross-entropy at the masked tokens; logs masked accuracy, the realised
+    masking rate, and counts real (non-padding) tokens as the tokens of the batch.
+    batch: input_ids, attention_mask, labels (B, S)."""
+    out = model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"])
+    targets = batch["labels"][batch["labels"] != -100]          # (M,), the rows of out.logits (M, V)
+    real = batch["attention_mask"].sum()
+    with torch.no_grad():
+        acc = (out.logits.argmax(-1) == targets).float().mean() if targets.numel() else torch.zeros(())
+    return out.loss, {"masked_accuracy": acc, "mask_rate": targets.numel() / real.clamp(min=1),
+                      "num_tokens": int(real)}
+
+
+def mlm_evaluator(batches: list[dict[str, torch.Tensor]]):
+    """eval fn(model) -> {"loss", "accuracy"}: token-weighted over fixed, pre-masked batches."""
+    def mlm_eval(model) -> dict[str, float]:
+        device = next(model.parameters()).device
+        total = correct = count = 0.0
+        for b in batches:
+            labels = b["labels"].to(device)
+            out = model(b["input_ids"].to(device), b["attention_mask"].to(device), labels=labels)
+            targets = labels[labels != -100]                    # (M,), the rows of out.logits (M, V)
+            n = targets.numel()
+            total += float(out.loss) * n
+            correct += float((out.logits.argmax(-1) == targets).sum())
+            count += n
+        return {"loss": total / max(count, 1), "accuracy": correct / max(count, 1)}
+    return mlm_eval
+
+
+def build_mlm_model(model: str | Mapping[str, Any], vocab_size: int) -> BertForMaskedLM:
+    return BertForMaskedLM(bert_config(model, vocab_size=vocab_size))
+
+
+def pretrain_mlm(config: MLMPretrainConfig | Mapping[str, Any], run_dir: str) -> None:
+    """Entry point (world size 1 in-process, or every torchrun rank): pretrain and checkpoint."""
+    cfg = config if isinstance(config, MLMPretrainConfig) else MLMPretrainConfig.from_dict(config)
+    tok, train_rows, eval_rows = load_mlm_data(cfg.data)
+    special = SpecialIds.of(tok)
+    model = build_mlm_model(cfg.model, len(tok))
+    tcfg = dataclasses.replace(cfg.train, run_dir=run_dir)
+    rank, world = D.get_rank(), D.get_world_size()
+    batches = MLMBatches(train_rows, cfg.micro_batch_size, cfg.masking, special, seed=tcfg.seed, rank=rank,
+                         world_size=world)
+    n_eval = min(len(eval_rows["input_ids"]), cfg.eval_samples if cfg.eval_samples is not None else 10**9)
+    idx = torch.arange(n_eval)
+    eval_data = {k: v[idx] for k, v in eval_rows.items()}
+    evals = {"mlm15": mlm_evaluator(fixed_rate_batches(eval_data, cfg.eval_rate, special, cfg.eval_batch_size))}
+    if rank == 0:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(run_dir) / "model_config.json").write_text(json.dumps(dataclasses.asdict(model.cfg), indent=1))
+    Trainer(model, mlm_loss, batches, tcfg, eval_fns=evals,
+            callbacks=[batches.progress_callback(), ProcessClock(run_dir)]).fit()
+
+
+def load_pretrained_mlm(run_dir: str | Path, step: int | None = None) -> BertForMaskedLM:
+    """The model of a pretraining run: its last checkpoint, or the one at ``step``."""
+    run_dir = Path(run_dir)
+    model = BertForMaskedLM(BertConfig(**json.loads((run_dir / "model_config.json").read_text())))
+    if step is None:
+        path = latest_checkpoint(run_dir)
+    else:
+        path = next((p for p in list_checkpoints(run_dir) if p.name == f"step_{step:08d}"), None)
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint{'' if step is None else f' at step {step}'} under {run_dir}")
+    load_model_weights(path, model)
+    return model
+
+
+def checkpoint_steps(run_dir: str | Path) -> list[int]:
+    return [int(p.name.split("_")[-1]) for p in list_checkpoints(run_dir)]
+
+
+def evaluate_checkpoints(run_dir: str | Path, tokenizer, tasks: Sequence[Task], finetune_cfg: FinetuneConfig,
+                         seeds: Sequence[int] = (0,), steps: list[int] | None = None) -> list[dict[str, Any]]:
+    """Finetune the checkpoints of a pretraining run (all, or ``steps``) on ``tasks``.
+
+    Rows {"step", "elapsed_s" (pretraining wall-clock to that step, eval and checkpoint time
+    excluded), "cpu_s" (the same in process CPU seconds), "mlm15_loss" (eval at that step, if
+    logged), "task", "seed", metrics..., "score"}."""
+    history = History.from_run_dir(run_dir)
+    elapsed = {r["step"]: r["elapsed_s"] for r in history.train}
+    mlm = {r["step"]: r.get("mlm15/loss") for r in history.eval}
+    cpu = read_process_time(run_dir)
+    rows = []
+    for step in steps if steps is not None else checkpoint_steps(run_dir):
+        model = load_pretrained_mlm(run_dir, step)
+        for r in finetune_tasks(model, tokenizer, tasks, finetune_cfg, seeds=seeds):
+            rows.append({"step": step, "elapsed_s": elapsed.get(step), "cpu_s": cpu.get(step),
+                         "mlm15_loss": mlm.get(step), **r})
+    return rows
+
+
+def pretrain_and_finetune(config: MLMPretrainConfig, run_dir: str | Path, tokenizer, tasks: Sequence[Task],
+                          finetune_cfg: FinetuneConfig, seeds: Sequence[int] = (0,), *, nproc_per_node: int = 1,
+                          nnodes: int = 1) -> tuple[History, list[dict[str, Any]]]:
+    """Pretrain one run (this process at world size 1, torchrun beyond), then finetune each of its
+    checkpoints on ``tasks`` (rows as ``evaluate_checkpoints``). Returns (history, rows)."""
+    history = run_training(ENTRY_POINT, to_dict(config), run_dir=run_dir, nproc_per_node=nproc_per_node,
+                           nnodes=nnodes)
+    return history, evaluate_checkpoints(run_dir, tokenizer, tasks, finetune_cfg, seeds=seeds)
+
+
+__all__ = ["DownstreamSpec", "EVAL_RATE", "MLMBatches", "MLMDataSpec", "MLMPretrainConfig", "ProgressCallback",
+           "bert_config", "build_mlm_model", "checkpoint_steps", "encoder_tokenizer", "ensure_mlm_data",
+           "evaluate_checkpoints", "fill_data_dir", "load_mlm_data", "load_pretrained_mlm", "mlm_evaluator",
+           "mlm_loss", "model_with", "pretrain_and_finetune", "pretrain_mlm"]

@@ -1,0 +1,255 @@
+"""papers.domain_upsampling: the branch plan, the pretrain-then-branch pipeline (exact resume from
+the baseline's checkpoint), the benchmark suites, the analysis helpers and the presets, on tiny shapes."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from papers.domain_upsampling import analysis as A
+from papers.domain_upsampling import evals as E
+from papers.domain_upsampling import pipeline as U
+from papers.domain_upsampling import scales
+from shared.data.corpora import load_corpus
+from shared.data.generated import facts
+from shared.data.lm_streams import StreamSpec, TokenizerSpec, load_or_train_tokenizer
+from shared.data.mixture import PiecewiseSchedule
+from shared.data.tokenizer import train_bpe
+from shared.models.gpt import GPT, GPTConfig
+from shared.pipelines.lm_pretrain import BRANCH_POINTS, LMPretrainSpec
+
+BASE = {"a": 0.6, "b": 0.2, "c": 0.2}
+UP = {"a": 0.2, "b": 0.4, "c": 0.4}
+
+
+# ------------------------------------------------------------------------------------ branch plan
+def test_plan_branches_steps_phases_and_ablations():
+    branches = U.plan_branches([0.05, 0.2, 1.0], UP, ablate=["b"], ablation_fraction=0.2)
+    assert [b.name for b in branches] == ["f=0.05", "f=0.2", "f=1", "f=0.2 -b"]
+    assert [b.start_step(200) for b in branches] == [190, 160, 0, 160]
+    assert [b.slug for b in branches] == ["f0.05", "f0.2", "f1", "f0.2-no_b"]
+    ablated = branches[-1]
+    assert ablated.removed == "b" and ablated.upsampled["b"] == 0.0 and ablated.upsampled["c"] == 0.4
+    # the mixture switches exactly at the branch step, and f = 1 is the upsampled mix throughout
+    sched = PiecewiseSchedule([(p, w) for p, w in ablated.phases(BASE, 200)])
+    assert sched.weights(159 / 200) == pytest.approx(BASE)
+    assert sched.weights(160 / 200) == pytest.approx({"a": 1 / 3, "b": 0.0, "c": 2 / 3})
+    assert branches[2].phases(BASE, 200) == [[0.0, UP]]
+
+
+@pytest.mark.parametrize("kwargs", [dict(fractions=[0.0]), dict(fractions=[1.5]),
+                                    dict(fractions=[0.1], ablate=["z"]),
+                                    dict(fractions=[0.1, 0.1])])
+def test_plan_branches_rejects_bad_input(kwargs):
+    with pytest.raises(ValueError):
+        U.plan_branches(upsampled=UP, **kwargs)
+
+
+def test_removing_the_only_domain_is_refused():
+    with pytest.raises(ValueError, match="empty"):
+        U.plan_branches([0.1], {"a": 1.0}, ablate=["a"])
+
+
+# ------------------------------------------------------------------------------------ pipeline
+def tiny_config(eval_every=0):
+    gen = {"a": {"corpora": [{"name": "arithmetic", "n_train": 300, "n_test": 20}]},
+           "b": {"corpora": [{"name": "functions", "n_train": 150, "n_test": 10}]},
+           "c": {"corpora": [{"name": "facts", "n_entities": 6}]}}
+    return {"seed": 0,
+            "model": {"n_layer": 1, "n_head": 2, "d_model": 32, "max_seq_len": 128},
+            "train": {"max_steps": 8, "global_batch_size": 4, "micro_batch_size": 2, "lr": 3e-3,
+                      "schedule": "cosine", "warmup_steps": 1, "alpha_f": 0.1, "eval_every": eval_every,
+                      "keep_last_n": 1, "progress_bar": False},
+            "data": {"seq_len": 64, "tokenizer": {"vocab_size": 320}, "streams": gen},
+            "base_mix": BASE,
+            "bench": {"kind": "smoke", "general_corpora": ["facts"], "n_general": 4, "n_math": 4, "n_code": 4,
+                      "n_knowledge": 4, "math_kwargs": {"n_train": 300, "n_test": 20},
+                      "code_kwargs": {"n_train": 150, "n_test": 10}, "facts_kwargs": {"n_entities": 6},
+                      "mcq": True}}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    out = tmp_path_factory.mktemp("upsampling")
+    branches = [U.Branch("same", 0.25, dict(BASE)),              # "upsampled" = base: must equal baseline
+                *U.plan_branches([0.5, 1.0], UP, ablate=["b"], ablation_fraction=0.25)]
+    runs = U.run_pipeline(tiny_config(), branches, out)
+    return out, branches, runs
+
+
+def test_baseline_keeps_every_branch_point_despite_pruning(pipeline):
+    out, _, runs = pipeline
+    base = out / "baseline"
+    assert [p.name for p in (base / "checkpoints").iterdir() if p.name.startswith("step_")] == ["step_00000008"]
+    kept = sorted(p.name for p in (base / BRANCH_POINTS).iterdir())
+    assert kept == ["step_00000004", "step_00000006"]      # f = 0.5 and f = 0.25; f = 1 starts fresh
+    assert json.loads((out / "runs.json").read_text()) == runs
+    assert runs["f=0.25 -b"]["start_step"] == 6 and runs["f=0.25 -b"]["steps"] == 2
+    # a branch's own training time excludes the baseline's steps before its branch point
+    assert 0 < runs["f=0.25 -b"]["train_s"] < runs["baseline"]["train_s"]
+
+
+def test_identity_branch_reproduces_the_baseline_exactly(pipeline):
+    """Branching with the base mix must continue the baseline bitwise: weights, optimizer, LR
+    schedule, RNG and the mixture's position all come back from the branch-point checkpoint."""
+    out, _, runs = pipeline
+    base = load_file(out / "baseline" / "checkpoints" / "step_00000008" / "model.safetensors")
+    same = load_file(out / "branches" / "f0.25" / "checkpoints" / "step_00000008" / "model.safetensors")
+    assert base.keys() == same.keys()
+    for k in base:
+        assert torch.equal(base[k], same[k]), k
+    upsampled = load_file(out / "branches" / "f0.5" / "checkpoints" / "step_00000008" / "model.safetensors")
+    assert not all(torch.equal(base[k], upsampled[k]) for k in base)
+
+
+def test_results_table_has_branches_leaving_the_baseline(pipeline):
+    _, _, runs = pipeline
+    df = U.collect_results(runs)
+    assert set(df["run"]) == set(runs)
+    base = df[df["run"] == "baseline"]
+    assert sorted(base["step"].unique()) == [4, 6, 8]           # branch points + end
+    for name, info in runs.items():
+        steps = df[df["run"] == name]["step"]
+        assert steps.max() == 8 and (name == "baseline" or steps.min() > info["start_step"])
+    assert {"general_loss", "math_answer_nll", "code_solution_nll", "knowledge_recall_acc",
+            "knowledge_answer_nll", "knowledge_mcq_acc"} <= set(df["metric"])
+    assert np.isfinite(df["value"]).all()
+
+
+def test_rerunning_the_pipeline_trains_nothing(pipeline):
+    out, branches, runs = pipeline
+    before = (out / "baseline" / "metrics.jsonl").read_text()
+    again = U.run_pipeline(tiny_config(), branches, out)
+    assert (out / "baseline" / "metrics.jsonl").read_text() == before
+    assert all(r["wall_s"] < 1.0 for r in again.values())
+    assert {k: r["train_s"] for k, r in again.items()} == {k: r["train_s"] for k, r in runs.items()}
+    changed = tiny_config()
+    changed["train"]["lr"] = 1e-3
+    with pytest.raises(ValueError, match="another config"):
+        U.run_pipeline(changed, branches, out)
+
+
+# ------------------------------------------------------------------------------------ benchmarks
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_bpe(load_corpus("facts", n_entities=6) + load_corpus("arithmetic", n_train=100, n_test=5),
+                     300, show_progress=False)
+
+
+def test_split_pair_concatenates_to_the_joint_encoding(tokenizer):
+    ctx, cont = E.split_pair(tokenizer, 'def f(x):\n    """Doc."""\n', "    return x\n")
+    assert ctx + cont == tokenizer.encode('def f(x):\n    """Doc."""\n    return x\n', add_special_tokens=False)
+    assert ctx and cont
+
+
+def test_fact_recall_items_state_the_fact_with_each_option(tokenizer):
+    splits = facts.fact_splits(n_entities=6)
+    items = E.fact_recall_items(tokenizer, splits, splits.test[:10])
+    for (options, answer), q in zip(items, splits.test[:10]):
+        _, name, attr = q["id"].split("/")
+        entity = next(e for e in splits.base.entities if e["name"] == name)
+        texts = [tokenizer.decode(c + o) for c, o in options]
+        assert texts[answer] == splits.base.statement(entity, attr, variant=0)
+        assert len(set(texts)) == 4
+
+
+def tiny_model(vocab):
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=vocab, n_layer=1, n_head=2, d_model=32, max_seq_len=64)).eval()
+
+
+def test_choice_accuracy_and_nll_follow_the_model(tokenizer):
+    pairs = [([1, 2], [3]), ([1, 2], [4])]
+    model = tiny_model(len(tokenizer))
+    acc, nll = E.choice_accuracy(model, [(pairs, 0), (pairs, 1)])
+    lp = [s for s, _ in E.continuation_logprobs(model, pairs)]
+    assert acc == 0.5 and nll == pytest.approx(-(lp[0] + lp[1]) / 2)
+    assert E.mean_nll(model, pairs) == pytest.approx(-(lp[0] + lp[1]) / 2)
+
+
+def test_full_suite_on_small_benchmark_files(tmp_path, tokenizer):
+    (tmp_path / "mmlu.jsonl").write_text(json.dumps(
+        {"question": "2+2?", "choices": ["3", "4", "5", "6"], "answer": 1, "subject": "math"}) + "\n")
+    (tmp_path / "gsm8k.jsonl").write_text(json.dumps({"question": "1+1?", "answer": "1+1=2\n#### 2"}) + "\n")
+    (tmp_path / "humaneval.jsonl").write_text(json.dumps(
+        {"task_id": "T/0", "prompt": "def one():\n", "canonical_solution": "    return 1\n",
+         "test": "def check(f):\n    assert f() == 1\n", "entry_point": "one"}) + "\n")
+    (tmp_path / "general.jsonl").write_text(json.dumps({"text": "The capital of Kucho is Lishoun."}) + "\n")
+    files = {k: str(tmp_path / f"{k}.jsonl") for k in ("mmlu", "gsm8k", "humaneval", "general")}
+    suite = E.full_suite(tokenizer, files, max_tokens=64, max_new_tokens=8)
+    out = suite(tiny_model(len(tokenizer)))
+    assert set(out) == {"general_loss", "mmlu_acc", "gsm8k_em", "humaneval_pass1"}
+    assert out["humaneval_pass1"] == 0.0 and out["gsm8k_em"] in (0.0, 1.0) and out["general_loss"] > 0
+    with pytest.raises(ValueError, match="valid keys"):
+        E.full_suite(tokenizer, {"mlu": "x"}, max_tokens=64)
+
+
+# ------------------------------------------------------------------------------------ analysis
+def synthetic_final():
+    rows = []
+    for seed, offset in [(0, 0.0), (1, 0.3)]:      # seed 1 is worse everywhere (between-seed spread)
+        def add(run, fraction, removed, math, code, acc):
+            rows.append({"seed": seed, "run": run, "fraction": fraction, "removed": removed,
+                         "math_answer_nll": math + offset, "code_solution_nll": code + offset,
+                         "knowledge_recall_acc": acc})
+        add("baseline", 0.0, None, 3.0, 3.0, 0.25)
+        add("f=0.2", 0.2, None, 2.8, 2.9, 0.30)
+        add("f=0.2 -math", 0.2, "math", 3.1, 2.85, 0.30)
+        add("f=0.2 -code", 0.2, "code", 2.75, 3.2, 0.30)
+    return pd.DataFrame(rows)
+
+
+def test_paired_gain_ignores_between_seed_offsets():
+    final = synthetic_final()
+    eff = A.paired_effect(final, "f=0.2", "math_answer_nll")
+    assert eff["mean"] == pytest.approx(0.2) and eff["spread"] == pytest.approx(0.0, abs=1e-9)
+    assert eff["reference_spread"] == pytest.approx(0.3)
+    assert A.beats_reference(eff)
+    acc = A.paired_effect(final, "f=0.2", "knowledge_recall_acc")
+    assert acc["mean"] == pytest.approx(0.05)                 # accuracies count up, losses down
+    worse = A.paired_effect(final, "f=0.2 -math", "math_answer_nll")
+    assert worse["mean"] < 0 and not A.beats_reference(worse)
+
+
+def test_ablation_deltas_name_the_removed_domain():
+    final = synthetic_final()
+    metrics = {"math": "math_answer_nll", "code": "code_solution_nll"}
+    deltas = A.ablation_deltas(final, list(metrics.values()), full_branch="f=0.2")
+    assert deltas.loc["math", "math_answer_nll"] == pytest.approx(0.3)
+    assert deltas.loc["math", "code_solution_nll"] == pytest.approx(-0.05)
+    assert A.hits_own_domain_hardest(deltas, metrics) == {"code": True, "math": True}
+    swapped = deltas.rename(index={"math": "code", "code": "math"})
+    assert A.hits_own_domain_hardest(swapped, metrics) == {"code": False, "math": False}
+
+
+def test_monotone():
+    assert A.monotone([0, 0.1, 0.1, 0.3]) and not A.monotone([0, 0.2, 0.1])
+    assert A.monotone([0, 0.2, 0.19], tolerance=0.02)
+
+
+def test_resolve_data_dir_fills_every_placeholder():
+    cfg = {"data": {"tokenizer": {"path": "{data_dir}/tok"}, "streams": {"a": {"path": "{data_dir}/a"}}},
+           "bench": {"files": {"mmlu": "{data_dir}/eval/mmlu.jsonl", "humaneval": "bundled"}}, "n": [1, "x"]}
+    out = U.resolve_data_dir(cfg, "/d")
+    assert out["data"]["streams"]["a"]["path"] == "/d/a" and out["bench"]["files"]["humaneval"] == "bundled"
+    assert out["bench"]["files"]["mmlu"] == "/d/eval/mmlu.jsonl" and out["n"] == [1, "x"]
+    with pytest.raises(ValueError, match="data_dir"):
+        U.resolve_data_dir(cfg, None)
+    with pytest.raises(ValueError, match="path"):
+        load_or_train_tokenizer(TokenizerSpec(vocab_size=300), {"a": StreamSpec(path="/d/a")})
+
+
+# ------------------------------------------------------------------------------------ presets
+def test_run_config_of_every_scale_is_a_pipeline_run():
+    for scale in ("smoke", "small", "full"):
+        spec = scales.NOTEBOOKS["01_train"].build(scale)
+        cfg = U.resolve_data_dir(U.run_config(spec, seed=3), "/d")
+        assert cfg["seed"] == 3 and cfg["base_mix"] == spec.base_mix and cfg["bench"]["kind"] in U.SUITES
+        assert set(cfg["data"]["streams"]) == set(spec.base_mix) == set(spec.upsampled_mix)
+        run = {k: v for k, v in cfg.items() if k not in ("bench", "base_mix")}     # what train_entry parses
+        branch = LMPretrainSpec.from_dict({**run, "data": {**run["data"], "phases": [[0.0, spec.base_mix]]}})
+        assert branch.train.max_steps == spec.train.max_steps
+    full = scales.NOTEBOOKS["01_train"].build("full")
+    assert full.model["flavour"] == "mpt-7b" and full.needs_data_dir

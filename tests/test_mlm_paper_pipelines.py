@@ -1,0 +1,47 @@
+"""papers.masking_schedules.sweep and papers.mosaicbert.experiments: the analysis helpers on small
+hand-written tables, and the typed specs refusing what would fail later in a run."""
+import math
+
+import pandas as pd
+import pytest
+
+from papers.masking_schedules import scales as schedule_scales
+from papers.masking_schedules.sweep import SCHEDULES, paired_difference, schedule, schedule_summary
+from papers.mosaicbert import scales as mosaic_scales
+from shared.experiment import ParameterError
+
+
+def test_schedule_summary_steps_to_baseline_and_paired_differences():
+    # (schedule, seed) -> MLM loss at steps 10, 20; the baseline ends at 2.0 (seed 0) and 2.2 (seed 1)
+    losses = {("fixed 15%", 0): [2.5, 2.0], ("fixed 15%", 1): [2.6, 2.2],
+              ("linear 30%->15%", 0): [1.9, 1.8], ("linear 30%->15%", 1): [2.3, 2.1]}
+    curves = pd.DataFrame([{"schedule": n, "seed": s, "step": step, "mlm15_loss": v}
+                           for (n, s), vals in losses.items() for step, v in zip((10, 20), vals)])
+    finals = pd.DataFrame([{"schedule": n, "seed": s, "mlm15_loss": vals[-1], "downstream": 50.0 + vals[-1]}
+                           for (n, s), vals in losses.items()])
+    reach, summary = schedule_summary(curves, finals, ["fixed 15%", "linear 30%->15%"], max_steps=20)
+    lin = reach[reach.schedule == "linear 30%->15%"].set_index("seed")
+    assert lin.steps_to_fixed15_final.tolist() == [10, 20] and lin.speedup.tolist() == [2.0, 1.0]
+    assert list(summary.index) == ["fixed 15%", "linear 30%->15%"]
+    assert summary.loc["linear 30%->15%", "mlm15_loss"] == pytest.approx(1.95)
+    d = paired_difference(finals, "mlm15_loss", "linear 30%->15%", "fixed 15%")
+    assert d["per_seed"] == [-0.2, -0.1] and d["mean"] == pytest.approx(-0.15)
+    assert not math.isnan(d["sd"])
+
+
+def test_named_schedules_build():
+    assert schedule("linear 30%->15%")(1.0) == pytest.approx(0.15)
+    assert all(schedule(n) for n in SCHEDULES)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        schedule("exponential")
+
+
+def test_specs_refuse_unknown_schedules_ablations_and_flavours():
+    with pytest.raises(ParameterError, match="unknown schedule"):
+        schedule_scales.NOTEBOOKS["schedules"].build("smoke", {"schedules": ["fixed 50%"]})
+    with pytest.raises(ParameterError, match="unknown ablation"):
+        mosaic_scales.NOTEBOOKS["ablation"].build("smoke", {"ablations": ["- everything"]})
+    with pytest.raises(ParameterError, match="unknown model flavour"):
+        mosaic_scales.NOTEBOOKS["padding_throughput"].build("full", {"model": "bert-huge"})
+    full = mosaic_scales.NOTEBOOKS["pareto"].build("full")
+    assert full.models["mosaicbert"]["large"] == "mosaicbert-large" and full.sizes == ["base", "large"]
