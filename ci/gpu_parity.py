@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Kernel parity on the device at hand: every attention backend that can run against the float32
 reference, padded (causal / bidirectional, ALiBi, packed documents, padding) and varlen, forward
-and backward, in float32 and bfloat16. Prints one row per case; exits 1 on any mismatch.
+and backward, in float32 and bfloat16. Prints one row per case; exits 1 on any mismatch or error.
+A case is skipped only when the dispatch raises BackendUnavailable for it (it says why).
 
     python ci/gpu_parity.py                 # CUDA when available, else CPU (the CPU run checks the script)
     python ci/gpu_parity.py --device cpu
@@ -17,7 +18,7 @@ import sys
 import torch
 
 from shared.kernels.alibi import alibi_slopes
-from shared.kernels.attention import BACKENDS, attention, available_backends, varlen_attention
+from shared.kernels.attention import BACKENDS, BackendUnavailable, attention, available_backends, varlen_attention
 from shared.kernels.padding import pad_input, unpad_input
 
 TOL = {torch.float32: 1e-4, torch.bfloat16: 3e-2}
@@ -89,8 +90,10 @@ def main(argv=None) -> int:
                     err = check_padded(backend, device, dtype, causal, alibi, docs, padding)
                     ok = err <= TOL[dtype]
                     msg = f"{err:.2e}"
-                except RuntimeError as exc:     # e.g. a backend without backward on this device
-                    ok, msg = True, f"skipped: {str(exc).splitlines()[0][:70]}"
+                except BackendUnavailable as exc:  # the dispatch says why (e.g. no backward on this device);
+                    ok, msg = True, f"skipped: {str(exc).splitlines()[0][:70]}"  # any other error fails
+                except Exception as exc:
+                    ok, msg = False, f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:70]}"
                 failures += not ok
                 print(f"  {'ok  ' if ok else 'FAIL'} {backend:6s} padded causal={causal:d} alibi={alibi:d} "
                       f"docs={docs:d} padding={padding:d}  max|diff| {msg}")
@@ -98,8 +101,10 @@ def main(argv=None) -> int:
                 try:
                     err = check_varlen(backend, device, dtype, causal, alibi)
                     ok, msg = err <= TOL[dtype], f"{err:.2e}"
-                except RuntimeError as exc:
+                except BackendUnavailable as exc:
                     ok, msg = True, f"skipped: {str(exc).splitlines()[0][:70]}"
+                except Exception as exc:
+                    ok, msg = False, f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:70]}"
                 failures += not ok
                 print(f"  {'ok  ' if ok else 'FAIL'} {backend:6s} varlen causal={causal:d} alibi={alibi:d}  max|diff| {msg}")
     print(f"\n{'all agree' if not failures else f'{failures} mismatches'}")

@@ -293,3 +293,48 @@ def test_bad_arguments_raise():
         SandboxConfig(isolation="docker")
     with pytest.raises(TypeError):
         run_program(b"pass", 1.0)
+
+
+def test_namespaces_work_from_a_private_folder_under_tmp(tmp_path):
+    """An interpreter and checkout inside a 0700 folder under /tmp (a CI clone, pytest's tmp_path):
+    the private tmpfs over /tmp hides that folder, which must not break the namespace layer."""
+    import shutil
+    import subprocess
+    import sys
+
+    if sys.platform != "linux" or shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs Linux, util-linux unshare and root (the namespace layer as CI runs it)")
+    base = Path(tempfile.mkdtemp(prefix="sbx_private_", dir="/tmp"))
+    try:
+        os.chmod(base, 0o700)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base / "venv")], check=True)
+        pkg = base / "checkout" / "sbx"
+        pkg.mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        eval_dir = Path(__file__).resolve().parents[1] / "shared" / "eval"
+        for name in ("sandbox.py", "_sandbox_child.py"):
+            shutil.copy(eval_dir / name, pkg / name)
+        probe = ("import json; from sbx.sandbox import probe_isolation, run\n"
+                 "iso = probe_isolation(); r = run('print(6 * 7)', 20)\n"
+                 "print(json.dumps([iso.namespaces, iso.detail, r.passed, r.isolation, r.stdout_tail]))\n")
+        out = subprocess.run([str(base / "venv" / "bin" / "python"), "-c", probe], cwd=base / "checkout",
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        namespaces, detail, passed, isolation, stdout = json.loads(out.stdout.strip().splitlines()[-1])
+        assert namespaces, detail
+        assert passed and stdout.strip() == "42" and isolation.startswith("namespaces"), (isolation, stdout)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_fallback_to_process_isolation_warns(monkeypatch):
+    import shared.eval.sandbox as sandbox
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    sandbox.probe_isolation.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="process isolation only"):
+            iso = sandbox.probe_isolation()
+        assert not iso.namespaces
+    finally:
+        sandbox.probe_isolation.cache_clear()

@@ -112,6 +112,9 @@ def private_mounts(libc, tmpfs_bytes, drop_uid):
             blocked = _first_blocked_ancestor(d)
             if blocked and blocked != "/" and blocked not in covers:
                 covers.append(blocked)
+    # A cover inside another cover (say a 0700 checkout under /tmp) is hidden by the outer tmpfs
+    # already, and its mount point no longer exists once that tmpfs is on; keep only outermost covers.
+    covers = [c for c in covers if not any(o != c and _under(c, o) for o in covers)]
     keep = [d for d in _interpreter_dirs() if any(_under(d, c) for c in covers)]
     fds = {d: os.open(d, os.O_PATH | os.O_DIRECTORY) for d in keep}
     for c in sorted(covers, key=len):

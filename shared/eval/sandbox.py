@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,6 +121,8 @@ def probe_isolation() -> Isolation:
     readable = _interpreter_world_readable()
     unshare = shutil.which("unshare")
     if unshare is None:
+        warnings.warn("sandbox: util-linux unshare not found, model-written programs run with process "
+                      "isolation only", RuntimeWarning, stacklevel=2)
         return Isolation(False, (), is_root, readable, "util-linux unshare not found")
     cmd = [unshare] + ([] if is_root else ["--user", "--map-root-user"]) + \
         ["--fork", "--pid", "--net", "--mount", "--mount-proc", "--kill-child", "--"]
@@ -128,8 +131,11 @@ def probe_isolation() -> Isolation:
                   readable=readable)
     if result.passed:
         return Isolation(True, tuple(cmd), is_root, readable, "namespaces available")
-    return Isolation(False, (), is_root, readable,
-                     f"namespace probe failed ({result.reason}): {result.stderr_tail[-300:]}")
+    detail = f"namespace probe failed ({result.reason}): {result.stderr_tail[-300:]}"
+    # Weaker isolation than the machine should give is never silent: say so once per process.
+    warnings.warn(f"sandbox: namespace isolation unavailable, model-written programs run with process "
+                  f"isolation only (see shared.eval.sandbox): {detail}", RuntimeWarning, stacklevel=2)
+    return Isolation(False, (), is_root, readable, detail)
 
 
 def describe_isolation(cfg: SandboxConfig | None = None) -> str:

@@ -30,7 +30,7 @@ Backends, and what ``backend="auto"`` picks (first that applies):
             forward 6.0 ms SDPA+mask vs 32 ms eager FlexAttention (3.2 ms compiled, after an 8 s
             compile per shape); FlexAttention has no CPU backward at all (see attention_flex.py).
 "reference" is the float32 definition (slow, materialises everything). Asking explicitly for a
-backend that cannot run the call raises ``RuntimeError`` with the reason; ``explain_backend``
+backend that cannot run the call raises ``BackendUnavailable`` (a RuntimeError) with the reason; ``explain_backend``
 returns the choice and every reason without running anything.
 """
 from __future__ import annotations
@@ -43,6 +43,11 @@ from shared.kernels.attention_reference import reference_attention, reference_va
 from shared.kernels.attention_sdpa import sdpa_attention, sdpa_varlen_attention
 
 BACKENDS = ("auto", "flash", "flex", "sdpa", "reference")
+
+
+class BackendUnavailable(RuntimeError):
+    """A named backend cannot run this call (missing package, device, dtype, or an unsupported
+    feature such as FlexAttention's backward on CPU); the message gives the reason."""
 
 _PADDED = {"flash": flash_attention, "flex": flex_attention_padded, "sdpa": sdpa_attention,
            "reference": reference_attention}
@@ -66,7 +71,7 @@ def explain_backend(backend: str, q: torch.Tensor, k: torch.Tensor, v: torch.Ten
     if backend != "auto":
         reason = _unavailable(backend, q, k, v, dropout_p)
         if reason is not None:
-            raise RuntimeError(f"attention backend {backend!r} cannot run this call: {reason}")
+            raise BackendUnavailable(f"attention backend {backend!r} cannot run this call: {reason}")
         return backend, {}
     skipped: dict[str, str] = {}
     reason = _unavailable("flash", q, k, v, dropout_p)

@@ -24,7 +24,6 @@ CommonCanvas, which is what lets latents and text embeddings be precomputed once
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from shared.models.output import ModelOutput
+from shared.utils.config import StrictConfig
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
@@ -68,7 +68,7 @@ class AutoencoderConfig:
 
 
 @dataclass
-class DiffusionConfig:
+class DiffusionConfig(StrictConfig):
     """The whole text-to-image model. ``attention_heads`` is the number of heads per UNet block
     (diffusers' UNet2DConditionModel takes it under the name ``attention_head_dim``)."""
     image_size: int = 16
@@ -113,17 +113,6 @@ class DiffusionConfig:
             raise ValueError("latent=True needs an autoencoder config")
         if not 0.0 <= self.caption_dropout < 1.0:
             raise ValueError(f"caption_dropout={self.caption_dropout} must be in [0, 1)")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DiffusionConfig:
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - valid)
-        if unknown:
-            raise ValueError(f"unknown DiffusionConfig keys {unknown}; valid keys: {sorted(valid)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     @property
     def latent_size(self) -> int:
