@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notebook", action="append", help="run only this notebook: paper/name or name (repeatable)")
     ap.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="pass a parameter to every selected notebook (validated against its parameters cell)")
-    ap.add_argument("--jobs", type=int, default=2, help="notebooks at once (default 2)")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="notebooks at once (default 2 at smoke scale; 1 at small and full, where each "
+                         "notebook takes the GPUs it is given)")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads per notebook (default 1)")
     ap.add_argument("--kernel", default="python3")
     ap.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell before papermill gives up")
@@ -194,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heartbeat", type=float, default=15.0, help="seconds between progress lines")
     args = ap.parse_args(argv)
 
+    if args.jobs is None:
+        args.jobs = 2 if args.scale == "smoke" else 1
+    if args.jobs < 1:
+        sys.exit(f"--jobs must be >= 1, got {args.jobs}")
     jobs = discover(args.paper, args.notebook, args.papers_dir)
     if not jobs:
         print(f"no notebooks found under {args.papers_dir}")
@@ -208,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             sys.exit(f"{job.key} has no parameter(s) {unknown}; its parameters: {', '.join(sorted(declared))}")
 
-    runs_dir = args.runs_dir / args.scale
+    runs_dir = args.runs_dir.resolve() / args.scale     # absolute: papermill runs each notebook in its folder
     t0, last_beat = time.time(), 0.0
     print(f"running {len(jobs)} notebook(s) at scale {args.scale!r}, {args.jobs} at a time, "
           f"{args.threads} thread(s) each -> {runs_dir}", flush=True)

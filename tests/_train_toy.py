@@ -1,11 +1,14 @@
 """Tiny models, data and a training entry point for the trainer tests (not collected by pytest)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from shared.train import ResumableBatches, Trainer, TrainConfig, init_distributed
+from shared.train.distributed import barrier
 
 D_IN, N_CLASSES, N_ROWS = 8, 4, 256
 
@@ -77,12 +80,49 @@ def entry(config: dict, run_dir: str) -> None:
     """run_training entry point: ToyNet on make_data(), this rank's share of each global batch.
 
     config: {"train": TrainConfig fields, "micro_batch_size": int, "dropout": float,
-             "until_step": int | None}
+             "until_step": int | None, "crash_once_at": int | None (the first attempt checkpoints at
+             that step and exits 1 on every rank, as a preempted or failed job would), "say": str | None
+             (printed with the rank, for the log tests)}
     """
     info = init_distributed()
+    if config.get("say"):
+        print(f"{config['say']} from rank {info.rank}", flush=True)
     torch.manual_seed(1234)
     model = ToyNet(dropout=config.get("dropout", 0.0))
     data = ResumableBatches(make_data(), config["micro_batch_size"], rank=info.rank,
                             world_size=info.world_size, seed=7)
     cfg = TrainConfig(**config["train"], run_dir=run_dir)
+    marker = Path(run_dir) / "crashed_once"
+    if config.get("crash_once_at") and not marker.exists():
+        Trainer(model, classify_loss, data, cfg).fit(until_step=config["crash_once_at"])
+        if info.rank == 0:
+            marker.touch()
+        barrier()               # the marker exists before any rank exits
+        raise SystemExit(1)
     Trainer(model, classify_loss, data, cfg).fit(until_step=config.get("until_step"))
+
+
+META_GPT = dict(vocab_size=64, n_layer=2, n_head=2, d_model=32, max_seq_len=32, position="rope", tie_embeddings=True)
+
+
+def meta_gpt_entry(config: dict, run_dir: str) -> None:
+    """run_training entry point: a small GPT built on the meta device, materialised by the trainer
+    (after FSDP sharding when parallelism is fsdp), trained on random tokens.
+
+    config: {"train": TrainConfig fields, "micro_batch_size": int}
+    """
+    from shared.models.gpt import GPT, GPTConfig
+
+    info = init_distributed()
+    torch.manual_seed(1234)
+    with torch.device("meta"):
+        model = GPT(GPTConfig(**META_GPT))
+    ids = torch.randint(0, META_GPT["vocab_size"], (256, 17), generator=torch.Generator().manual_seed(5))
+    data = ResumableBatches(ids, config["micro_batch_size"], rank=info.rank, world_size=info.world_size, seed=7)
+
+    def loss(model, batch):
+        return model(batch[:, :-1], targets=batch[:, 1:]).loss, {}
+
+    Trainer(model, loss, data, TrainConfig(**config["train"], run_dir=run_dir)).fit()
+    if model.lm_head.weight is not model.wte.weight:
+        raise RuntimeError("materialising the meta model untied the embedding and the output head")

@@ -3,6 +3,8 @@ DDP, and FSDP2 (fully_shard) including a stop, sharded checkpoint and resume acr
 from __future__ import annotations
 
 import socket
+import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,8 @@ import pytest
 import torch
 
 from _train_toy import ToyNet
-from shared.train import latest_checkpoint, launch, load_model_weights, run_training
+from shared.train import latest_checkpoint, launch, load_model_weights, run_rdzv_id, run_training, write_sbatch
+from shared.train.distributed import process_group_timeout_s
 
 ENTRY = f"{Path(__file__).with_name('_train_toy.py')}:entry"
 GLOBAL_BATCH, STEPS = 16, 10
@@ -68,8 +71,97 @@ def test_fsdp2_two_processes_match_one_with_resume(tmp_path):
         assert torch.allclose(a, b, atol=1e-5), name
 
 
-def test_launch_failure_raises_with_output(tmp_path):
+def test_launch_failure_raises_with_output_and_names_the_log(tmp_path):
     script = tmp_path / "fail.py"
     script.write_text("import os, sys\nprint('boom on rank', os.environ['RANK'])\nsys.exit(3)\n")
-    with pytest.raises(RuntimeError, match="boom on rank"):
-        launch(str(script), nproc_per_node=2, log_file=tmp_path / "log.txt", timeout=60)
+    with pytest.raises(RuntimeError, match=r"(?s)logs in .*boom on rank"):
+        launch(str(script), nproc_per_node=2, log_dir=tmp_path / "logs", timeout=60)
+    assert "boom on rank" in (tmp_path / "logs" / f"launch.{socket.gethostname()}.log").read_text()
+
+
+def test_launch_timeout_kills_a_silent_job(tmp_path):
+    script = tmp_path / "hang.py"
+    script.write_text("import time\ntime.sleep(600)\n")
+    with pytest.raises(subprocess.TimeoutExpired):
+        launch(str(script), nproc_per_node=1, log_dir=tmp_path / "logs", timeout=3)
+
+
+@pytest.mark.slow   # one torchrun launch
+def test_rank0_streams_to_the_caller_and_other_ranks_to_their_logs(tmp_path, capfd):
+    run_training(ENTRY, _config("ddp", 2) | {"say": "hello"}, run_dir=tmp_path, nproc_per_node=2, timeout=120)
+    out = capfd.readouterr().out
+    assert "hello from rank 0" in out and "hello from rank 1" not in out
+    assert "hello from rank 1" in (tmp_path / "logs" / "rank1.log").read_text()
+    assert "hello from rank 0" in (tmp_path / "logs" / f"launch.{socket.gethostname()}.log").read_text()
+
+
+@pytest.mark.slow   # two torchrun launches
+@pytest.mark.timeout(900)
+def test_two_nodes_on_localhost_restart_after_a_crash_and_resume(tmp_path):
+    """2 nodes x 1 process (two launchers, c10d on 127.0.0.1), killed once mid-run: torchrun restarts
+    the workers, which resume from the latest checkpoint and end where one uninterrupted process ends."""
+    one = run_training(ENTRY, _config("ddp", 1), run_dir=tmp_path / "one")
+    endpoint = f"127.0.0.1:{_free_port()}"
+    config = _config("ddp", 2) | {"crash_once_at": STEPS // 2}
+    config["train"]["resume"] = "latest"
+    results = {}
+
+    def node(name):
+        results[name] = run_training(ENTRY, config, run_dir=tmp_path / "two", nnodes=2, nproc_per_node=1,
+                                     rdzv_endpoint=endpoint, max_restarts=1, env={"SHARED_NODE_NAME": name},
+                                     timeout=600)
+
+    threads = [threading.Thread(target=node, args=(n,)) for n in ("node0", "node1")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(results) == {"node0", "node1"}, "a node's launcher raised (see its log under two/logs)"
+    assert (tmp_path / "two" / "crashed_once").exists()
+    assert {p.name for p in (tmp_path / "two" / "logs").glob("launch.*.log")} == {"launch.node0.log", "launch.node1.log"}
+    history = results["node0"]
+    steps = [r["step"] for r in history.train]
+    assert steps[-1] == STEPS and STEPS // 2 in steps
+    resumed = {r["step"]: r["loss"] for r in history.train}
+    ref = {r["step"]: r["loss"] for r in one.train}
+    assert max(abs(resumed[s] - ref[s]) for s in ref) < 1e-5
+
+
+def test_rendezvous_ids_and_sbatch(tmp_path, monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    a, b = run_rdzv_id(tmp_path / "a"), run_rdzv_id(tmp_path / "b")
+    assert a != b and a == run_rdzv_id(tmp_path / "a" / ".." / "a")
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    assert run_rdzv_id(tmp_path / "a") != a
+    sbatch = write_sbatch(tmp_path / "run", ["--entry-point", "m:f", "--config", "c.json", "--run-dir", "d"],
+                          nnodes=4, nproc_per_node=8, sbatch_options=["--time=48:00:00"])
+    text, node = sbatch.read_text(), (tmp_path / "run" / "launch.node.sh").read_text()
+    assert "#SBATCH --nodes=4" in text and "#SBATCH --gpus-per-node=8" in text and "#SBATCH --time=48:00:00" in text
+    assert "srun" in text and "launch.node.sh" in text
+    assert "--nnodes 4 --nproc-per-node 8 --rdzv-backend c10d" in node and '"$SHARED_RDZV_HEAD:29500"' in node
+    assert "-m shared.train.worker --entry-point m:f" in node
+    for script in (sbatch, tmp_path / "run" / "launch.node.sh"):
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0, script
+
+
+def test_process_group_timeout_is_configurable(monkeypatch):
+    monkeypatch.setenv("SHARED_PG_TIMEOUT_S", "120")
+    assert process_group_timeout_s() == 120
+    monkeypatch.setenv("SHARED_PG_TIMEOUT_S", "0")
+    with pytest.raises(ValueError):
+        process_group_timeout_s()
+
+
+@pytest.mark.slow   # one torchrun launch
+@pytest.mark.timeout(900)
+def test_sharded_checkpoint_resumes_on_another_world_size(tmp_path):
+    """FSDP2 on 2 ranks stops at step 5; one process resumes from the DCP checkpoint (weights and
+    optimizer resharded, the data position global) and ends where one uninterrupted process ends."""
+    one = run_training(ENTRY, _config("fsdp", 1), run_dir=tmp_path / "one")
+    run_dir = tmp_path / "two_then_one"
+    run_training(ENTRY, _config("fsdp", 2, until_step=STEPS // 2), run_dir=run_dir, nproc_per_node=2, timeout=300)
+    with pytest.warns(UserWarning, match="resuming on 1 ranks from a checkpoint of 2 ranks"):
+        resumed = run_training(ENTRY, _config("fsdp", 1), run_dir=run_dir)
+    diff = _max_diff(one, resumed)
+    print(f"FSDP2 2 ranks to step {STEPS // 2}, then 1 process: max |loss diff| vs 1 process = {diff:.3g}")
+    assert diff < 1e-5

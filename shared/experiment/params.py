@@ -3,7 +3,10 @@
 Every notebook's first code cell (tagged ``parameters``) holds plain literals::
 
     scale = "smoke"; seed = 0; out_dir = None; nproc_per_node = 1; nnodes = 1
-    data_dir = None; overrides = {}
+    rdzv_endpoint = None; launcher = "local"; data_dir = None; overrides = {}
+
+``nnodes > 1`` needs ``rdzv_endpoint`` ("host:port" that every node reaches, every node running
+the same notebook) or ``launcher = "slurm"`` (one notebook submits the job for all nodes).
 
 ``validate_params`` checks their types and values; ``resolve_config`` picks the preset for the
 scale and applies ``overrides``. Every error names what would have been valid.
@@ -15,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 SCALES = ("smoke", "small", "full")
+LAUNCHERS = ("local", "slurm")      # as shared.train.launch.LAUNCHERS
 
 # name -> (accepted types, description); None is accepted where listed.
 STANDARD_PARAMS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -23,9 +27,15 @@ STANDARD_PARAMS: dict[str, tuple[tuple[type, ...], str]] = {
     "out_dir": ((str, type(None)), "a path or None"),
     "nproc_per_node": ((int,), "an integer >= 1"),
     "nnodes": ((int,), "an integer >= 1"),
+    "rdzv_endpoint": ((str, type(None)), "'host:port' of the rendezvous node (several nodes), or None"),
+    "launcher": ((str,), f"one of {', '.join(LAUNCHERS)}"),
     "data_dir": ((str, type(None)), "a path or None"),
     "overrides": ((dict, type(None)), "a dict of preset keys to override, or None"),
 }
+
+
+# may be left out of a params dict (their defaults apply)
+OPTIONAL_PARAMS = {"overrides": {}, "data_dir": None, "out_dir": None, "rdzv_endpoint": None, "launcher": "local"}
 
 
 class ParameterError(ValueError):
@@ -46,7 +56,7 @@ def validate_params(params: Mapping[str, Any], extra: Mapping[str, tuple[type, .
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise ParameterError(f"unknown parameter(s) {unknown}; valid parameters: {sorted(known)}")
-    missing = sorted(set(STANDARD_PARAMS) - set(params) - {"overrides", "data_dir", "out_dir"})
+    missing = sorted(set(STANDARD_PARAMS) - set(params) - set(OPTIONAL_PARAMS))
     if missing:
         raise ParameterError(f"missing parameter(s) {missing}; every notebook declares {sorted(STANDARD_PARAMS)}")
     out = {}
@@ -66,8 +76,19 @@ def validate_params(params: Mapping[str, Any], extra: Mapping[str, tuple[type, .
     for name in ("nproc_per_node", "nnodes"):
         if out[name] < 1:
             raise ParameterError(f"parameter {name}={out[name]} must be >= 1")
-    out.setdefault("overrides", {})
+    for name, default in OPTIONAL_PARAMS.items():
+        out.setdefault(name, default)
     out["overrides"] = dict(out["overrides"] or {})
+    if out["launcher"] not in LAUNCHERS:
+        raise ParameterError(f"unknown launcher {out['launcher']!r}; valid launchers: {', '.join(LAUNCHERS)}")
+    endpoint = out["rdzv_endpoint"]
+    if endpoint is not None:
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit():
+            raise ParameterError(f"rdzv_endpoint={endpoint!r} must be 'host:port' (e.g. 'node0:29500')")
+    if out["nnodes"] > 1 and out["launcher"] == "local" and endpoint is None:
+        raise ParameterError(f"nnodes={out['nnodes']} needs rdzv_endpoint='host:port' (a host every node reaches; "
+                             "run the same notebook on every node) or launcher='slurm' (submits all nodes)")
     return out
 
 

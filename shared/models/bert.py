@@ -203,6 +203,8 @@ class Bert(nn.Module):
     def reset_parameters(self) -> None:
         init_weights(self, self.cfg.init_std)
         self.embeddings.word.weight[self.cfg.vocab_size:].zero_()
+        if self.alibi_slopes is not None:     # recomputed for a model materialised from the meta device
+            self.alibi_slopes.copy_(alibi_slopes(self.cfg.n_head))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:

@@ -193,6 +193,14 @@ class GPT(nn.Module):
                     nn.init.zeros_(module.bias)
         self.wte.weight[self.cfg.vocab_size:].zero_()
         self.lm_head.weight[self.cfg.vocab_size:].zero_()
+        # the non-persistent tables too, so a model built on the meta device and then materialised
+        # (`to_empty` + `reset_parameters`, see shared.train.distributed) has them
+        if self.cfg.position == "rope":
+            cos, sin = rope_tables(self.cfg.head_dim, self.cfg.max_seq_len, self.cfg.rope_theta)
+            self.rope_cos.copy_(cos)
+            self.rope_sin.copy_(sin)
+        if self.cfg.position == "alibi":
+            self.alibi_slopes.copy_(alibi_slopes(self.cfg.n_head))
 
     def forward(self, input_ids: torch.Tensor, doc_ids: torch.Tensor | None = None, *,
                 targets: torch.Tensor | None = None, ignore_index: int = -100,

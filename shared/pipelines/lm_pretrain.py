@@ -72,14 +72,13 @@ from shared.models.gpt import GPT, GPTConfig
 from shared.models.gpt_hf import gpt_to_llama
 from shared.train import (History, TrainConfig, Trainer, latest_checkpoint, load_model_weights, read_metrics,
                           run_training, seed_everything)
-from shared.train.checkpoint import MANIFEST, checkpoint_root
+from shared.train.checkpoint import CONFIG_STAMP, MANIFEST, checkpoint_root, stamp_config
 from shared.train.distributed import barrier, default_device, get_rank, get_world_size
 from shared.train.lm import lm_loss
 from shared.utils.config import StrictConfig
 
 ENTRY_POINT = "shared.pipelines.lm_pretrain:pretrain_entry"
 BRANCH_POINTS = "branch_points"
-CONFIG_STAMP = "pipeline_config.json"
 MODEL_FILE = "model.json"
 TOKENIZER_DIR = "tokenizer"
 HF_DIR = "hf"
@@ -249,15 +248,18 @@ def train_lm(spec: LMPretrainSpec, run_dir: str | Path, *,
     run_dir = str(run_dir)
     data = prepare_data(spec.data, spec.eval, prefix)
     seed_everything(spec.seed)                       # the initial weights depend on the seed only
-    # built on the training device: a 7B model is not materialised in host memory once per rank
-    with torch.device(default_device(spec.train.device)):
+    # FSDP on several ranks: built on the meta device, sharded, then each rank materialises and
+    # initialises only its shards (shared.train.distributed.materialize); otherwise built on the
+    # training device, so a 7B model is never materialised in host memory once per rank
+    meta = spec.train.parallelism == "fsdp" and get_world_size() > 1
+    with torch.device("meta" if meta else default_device(spec.train.device)):
         model = GPT(gpt_config(spec.model, data.vocab_size))
     if model.cfg.max_seq_len < spec.data.seq_len:
         raise ValueError(f"model max_seq_len {model.cfg.max_seq_len} < data seq_len {spec.data.seq_len}")
     if "hf" in spec.export and not model.cfg.is_llama_shaped:
         raise ValueError("export 'hf' needs a Llama-shaped model (rope, rmsnorm, swiglu, no bias)")
     if "model_files" in spec.export and get_rank() == 0:
-        save_model_files(run_dir, model, data.tokenizer)
+        save_model_files(run_dir, model, data.tokenizer)     # the config and tokenizer only
     mixture = build_mixture(spec.data, data.train, spec.train, spec.seed)
     resume = "latest"
     if latest_checkpoint(run_dir) is None and spec.branch_from:
@@ -340,19 +342,6 @@ def own_train_seconds(run_dir: str | Path, resumed_from: str | None = None) -> f
     return end - start
 
 
-def stamp_config(run_dir: str | Path, config: Mapping[str, Any]) -> None:
-    """Record the config a run dir is trained with; refuse to reuse the dir under another config
-    (its checkpoints and metrics would silently stand for the new one)."""
-    run_dir = Path(run_dir)
-    stamp = run_dir / CONFIG_STAMP
-    text = json.dumps(config, sort_keys=True, indent=1, default=str)
-    if stamp.exists() and stamp.read_text() != text:
-        raise ValueError(f"{run_dir} was trained with another config ({stamp}); remove that folder to "
-                         "retrain, or give the run another out_dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(text)
-
-
 def launch_pretraining(config: Mapping[str, Any], run_dir: str | Path, *, entry_point: str = ENTRY_POINT,
                        nproc_per_node: int = 1, nnodes: int = 1, rdzv_endpoint: str | None = None) -> bool:
     """Stamp run_dir with `config` and train it unless it already finished; True if it trained.
@@ -402,7 +391,7 @@ def export_hf(model: GPT, tokenizer, folder: str | Path) -> Path:
     return folder
 
 
-__all__ = ["BRANCH_POINTS", "ENTRY_POINT", "EXPORTS", "HF_DIR", "LMDataSpec", "LMEvalSpec", "LMPretrainSpec",
+__all__ = ["CONFIG_STAMP", "BRANCH_POINTS", "ENTRY_POINT", "EXPORTS", "HF_DIR", "LMDataSpec", "LMEvalSpec", "LMPretrainSpec",
            "MODEL_FILE", "PreparedData", "PretrainResult", "branch_point_dir", "build_mixture", "export_hf",
            "gpt_config", "heldout_perplexity", "is_finished", "keep_branch_point", "launch_pretraining",
            "load_pretrained", "own_train_seconds", "prepare_data", "pretrain_entry", "save_model_files",

@@ -41,7 +41,7 @@ from shared.eval.glue_standins import downstream_tasks
 from shared.models.bert import BertConfig, BertForMaskedLM
 from shared.models.flavours import resolve_model_config
 from shared.train import distributed as D
-from shared.train.checkpoint import latest_checkpoint, list_checkpoints, load_model_weights
+from shared.train.checkpoint import latest_checkpoint, list_checkpoints, load_model_weights, stamp_config
 from shared.train.config import TrainConfig
 from shared.train.data import ResumableBatches
 from shared.train.metrics import History
@@ -355,7 +355,9 @@ def pretrain_and_finetune(config: MLMPretrainConfig, run_dir: str | Path, tokeni
                           finetune_cfg: FinetuneConfig, seeds: Sequence[int] = (0,), *, nproc_per_node: int = 1,
                           nnodes: int = 1) -> tuple[History, list[dict[str, Any]]]:
     """Pretrain one run (this process at world size 1, torchrun beyond), then finetune each of its
-    checkpoints on ``tasks`` (rows as ``evaluate_checkpoints``). Returns (history, rows)."""
+    checkpoints on ``tasks`` (rows as ``evaluate_checkpoints``). Returns (history, rows). A run_dir
+    already trained under another config is refused (``stamp_config``), not silently reused."""
+    stamp_config(run_dir, to_dict(config))
     history = run_training(ENTRY_POINT, to_dict(config), run_dir=run_dir, nproc_per_node=nproc_per_node,
                            nnodes=nnodes)
     return history, evaluate_checkpoints(run_dir, tokenizer, tasks, finetune_cfg, seeds=seeds)

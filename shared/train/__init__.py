@@ -5,7 +5,8 @@ from shared.utils.runtime import seed_everything  # re-exported: the one definit
 from .checkpoint import CheckpointError, latest_checkpoint, list_checkpoints, load_model_weights, verify_checkpoint
 from .config import TrainConfig
 from .data import ResumableBatches
-from .distributed import DistInfo, apply_parallelism, build_torchrun_command, init_distributed, launch, rank_slice
+from .distributed import DistInfo, apply_parallelism, init_distributed, rank_slice
+from .launch import build_torchrun_command, launch, run_rdzv_id, write_sbatch
 from .metrics import History, read_metrics
 from .optim import LionW, build_optimizer
 from .runner import run_training
@@ -18,5 +19,5 @@ __all__ = [
     "TrainConfig", "Trainer", "apply_parallelism", "build_optimizer", "build_torchrun_command",
     "init_distributed", "interpolate", "latest_checkpoint", "launch", "list_checkpoints",
     "load_model_weights", "lr_multiplier", "mfu", "peak_flops", "rank_slice", "read_metrics",
-    "run_training", "seed_everything", "verify_checkpoint",
+    "run_rdzv_id", "run_training", "seed_everything", "verify_checkpoint", "write_sbatch",
 ]

@@ -308,7 +308,9 @@ def load_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.opti
     """Restore model, optimizer, scheduler, RNG and data-sampler state; return the trainer state.
 
     Collective under torchrun. Raises CheckpointError, with nothing loaded, when the checkpoint
-    is incomplete, corrupt, or does not fit the model/optimizer/world size.
+    is incomplete, corrupt, or does not fit the model/optimizer. Another world size resumes with a
+    warning: weights, optimizer and schedule reshard, the data position is rank 0's (global),
+    per-rank RNG states are not restored.
     """
     path = Path(path)
     rank, world = D.get_rank(), D.get_world_size()
@@ -322,18 +324,23 @@ def load_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.opti
     if error is not None:
         raise CheckpointError(error)
     manifest = json.loads((path / MANIFEST).read_text())
-    if manifest["world_size"] != world:
-        raise CheckpointError(f"checkpoint {path} was written by {manifest['world_size']} ranks, "
-                              f"this run has {world}: per-rank data and RNG states cannot be "
-                              "matched, so exact resume is impossible")
-    sharded = D.is_fsdp(model)
-    if manifest["sharded"] != sharded:
-        kinds = {True: "sharded (FSDP)", False: "unsharded"}
-        raise CheckpointError(f"checkpoint {path} is {kinds[manifest['sharded']]}, the model is "
-                              f"{kinds[sharded]}: resume with the same parallelism")
+    resharded = manifest["world_size"] != world
+    if resharded:
+        # weights and optimizer state reshard (DCP plans the load for this world size; unsharded
+        # files are whole); the data position is global (rank 0's sampler state); per-rank RNG
+        # streams cannot be mapped to other ranks and start from this run's seeds instead.
+        warnings.warn(f"resuming on {world} ranks from a checkpoint of {manifest['world_size']} ranks ({path}): "
+                      "model, optimizer, schedule and data position carry over; per-rank RNG streams start "
+                      "fresh (dropout and sampling noise differ from an uninterrupted run)", stacklevel=2)
+    # a sharded (DCP) checkpoint loads into any world size, FSDP or not: DCP plans the load from
+    # global shapes; an unsharded one needs an unsharded model
+    sharded = bool(manifest["sharded"])
+    if not sharded and D.is_fsdp(model):
+        raise CheckpointError(f"checkpoint {path} is unsharded and the model is sharded (FSDP): resume with "
+                              "parallelism 'ddp' or 'none', or start the FSDP run from its weights")
     # read and check everything before touching any state
     trainer = _load_pt(path / "trainer_state.pt")
-    per_rank = _load_pt(path / f"rank_{rank:05d}.pt")
+    per_rank = _load_pt(path / f"rank_{0 if resharded else rank:05d}.pt")
     if not sharded:
         try:
             msd = _read_model_weights(path / "model.safetensors")
@@ -363,5 +370,22 @@ def load_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.opti
         D.unwrap(model).load_state_dict(msd, strict=True)
         optimizer.load_state_dict(osd)
     scheduler.load_state_dict(trainer["scheduler"])
-    set_rng_state(per_rank["rng"])
+    if not resharded:
+        set_rng_state(per_rank["rng"])
     return trainer["trainer"]
+
+
+CONFIG_STAMP = "pipeline_config.json"
+
+
+def stamp_config(run_dir: str | Path, config: Any) -> None:
+    """Record the config a run dir is trained with (``run_dir/pipeline_config.json``); refuse to reuse
+    the dir under another config, whose checkpoints and metrics would silently stand for the new one."""
+    run_dir = Path(run_dir)
+    stamp = run_dir / CONFIG_STAMP
+    text = json.dumps(config, sort_keys=True, indent=1, default=str)
+    if stamp.exists() and stamp.read_text() != text:
+        raise ValueError(f"{run_dir} was trained with another config ({stamp}); remove that folder to "
+                         "retrain, or give the run another out_dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(text)

@@ -44,6 +44,8 @@ class TrainConfig(StrictConfig):
     Precision: "bf16" autocasts to bfloat16 on CUDA; on CPU training always runs in fp32.
     Parallelism: applied only when world_size > 1 (see shared.train.distributed); with one process
     any choice runs unwrapped, so one config serves the notebook and the torchrun launch.
+    `activation_checkpointing`: keep only each block's input for backward and recompute the block
+    (about a third more compute for a block's activations; `shared.preflight` says when it is needed).
 
     Checkpoints go to `run_dir/checkpoints/step_XXXXXXXX/`, metrics to `run_dir/metrics.jsonl`.
     `resume`: "latest" (the newest complete checkpoint in run_dir, if any), None (start fresh;
@@ -73,6 +75,7 @@ class TrainConfig(StrictConfig):
     # execution
     precision: str = "bf16"
     compile: bool = False
+    activation_checkpointing: bool = False
     parallelism: str = "none"
     device: str | None = None
     # logging, eval, checkpoints

@@ -81,8 +81,9 @@ class ResumableBatches:
                 "micro_batch_size": self.micro_batch_size, "world_size": self.world_size}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        for key in ("seed", "micro_batch_size", "world_size"):
-            if state[key] != getattr(self, key):
-                raise ValueError(f"data state has {key}={state[key]}, this iterator has "
-                                 f"{getattr(self, key)}: it cannot resume that stream")
+        """Continue the saved stream. The position counts rows of the epoch's permutation, so another
+        world size or micro-batch size continues at the same row (only the seed must match)."""
+        if state["seed"] != self.seed:
+            raise ValueError(f"data state has seed={state['seed']}, this iterator has {self.seed}: "
+                             "it cannot resume that stream")
         self.epoch, self.pos = int(state["epoch"]), int(state["pos"])

@@ -14,36 +14,20 @@ nccl on CUDA) and `apply_parallelism(model, "ddp" | "fsdp", blocks=...)` wraps t
 Each rank draws its own slice of the global batch: the data sampler takes rank and world_size
 (`rank_slice` gives the rows of a global batch that belong to a rank).
 
-Launch commands (`build_torchrun_command` builds them; `launch` runs one):
-
-    # one node, 8 GPUs (torchrun picks a free port)
-    python -m torch.distributed.run --standalone --nproc-per-node 8 -m shared.train.worker ...
-    # several nodes: the same command on every node, c10d rendezvous on one host:port
-    python -m torch.distributed.run --nnodes 4 --nproc-per-node 8 --rdzv-backend c10d \
-        --rdzv-endpoint node0:29500 --rdzv-id myrun -m shared.train.worker ...
-
-SLURM (one task per node; torchrun starts the per-GPU workers):
-
-    #SBATCH --nodes=4 --ntasks-per-node=1 --gpus-per-node=8
-    head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
-    srun python -m torch.distributed.run --nnodes "$SLURM_NNODES" --nproc-per-node 8 \
-        --rdzv-backend c10d --rdzv-endpoint "$head:29500" --rdzv-id "$SLURM_JOB_ID" \
-        -m shared.train.worker --entry-point papers.x.train:main --config cfg.json --run-dir runs/x
-
+Launching (torchrun on one node or several, SLURM, logs, restarts) is `shared.train.launch`.
 The run_dir must be on a file system every node sees (checkpoints are written by all ranks).
 """
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.utils.checkpoint
 from torch import nn
 
 from shared.utils.runtime import default_device  # noqa: F401 (re-exported)
@@ -110,6 +94,16 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def process_group_timeout_s() -> float:
+    """Seconds a collective may wait before the job fails (SHARED_PG_TIMEOUT_S, default 1800): longer
+    than NCCL's 10-minute default so a rank-0-only step (an export, an evaluation) does not kill the
+    job, short enough that a dead rank ends it within the hour."""
+    value = float(os.environ.get("SHARED_PG_TIMEOUT_S", 1800))
+    if value <= 0:
+        raise ValueError(f"SHARED_PG_TIMEOUT_S must be > 0, got {value}")
+    return value
+
+
 def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1); else world size 1.
 
@@ -120,7 +114,8 @@ def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     if env_world > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo",
+                                timeout=timedelta(seconds=process_group_timeout_s()))
     return DistInfo(rank=get_rank(), local_rank=int(os.environ.get("LOCAL_RANK", 0)),
                     world_size=get_world_size(), device=dev)
 
@@ -160,6 +155,56 @@ def resolve_blocks(model: nn.Module, blocks: BlocksSpec = None) -> list[nn.Modul
     return found
 
 
+def apply_activation_checkpointing(model: nn.Module, blocks: BlocksSpec = None) -> list[nn.Module]:
+    """Recompute each block in backward instead of keeping its activations (in place: each block's
+    ``forward`` becomes a non-reentrant ``torch.utils.checkpoint`` of the original, so state_dict names
+    do not change). Apply before parallelism. Returns the blocks it wrapped. A transformers model
+    (or a peft model around one) without explicit ``blocks`` uses its own
+    ``gradient_checkpointing_enable`` instead (returns [])."""
+    if blocks is None and getattr(model, "blocks", None) is None and hasattr(model, "gradient_checkpointing_enable"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        return []
+    found = resolve_blocks(model, blocks)
+    for block in found:
+        if getattr(block, "_activation_checkpointed", False):
+            continue
+        original = block.forward
+
+        def checkpointed(*args, _forward=original, **kwargs):
+            return torch.utils.checkpoint.checkpoint(_forward, *args, use_reentrant=False, **kwargs)
+
+        block.forward = checkpointed
+        block._activation_checkpointed = True
+    return found
+
+
+def has_meta_parameters(model: nn.Module) -> bool:
+    """Whether the model was built on the meta device (shapes only, no storage)."""
+    return any(t.is_meta for t in list(model.parameters()) + list(model.buffers()))
+
+
+def materialize(model: nn.Module, device: torch.device) -> nn.Module:
+    """Give a meta-device model storage on ``device`` and initialise it with its ``reset_parameters()``
+    (weights and non-persistent tables). Under FSDP2, call it after sharding: each rank then
+    allocates and initialises only its shards. Every rank must be seeded alike."""
+    if not hasattr(model, "reset_parameters"):
+        raise TypeError(f"{type(model).__name__} was built on the meta device but has no reset_parameters() "
+                        "to initialise it after materialisation")
+    tied = [(m, n, p) for m in model.modules() for n, p in m.named_parameters(recurse=False)]
+    model.to_empty(device=device)
+    # to_empty gives each module its own new Parameter: tie the ones that were shared again
+    # (e.g. a language model's input embedding and output head)
+    first: dict[int, nn.Parameter] = {}
+    for m, n, p in tied:
+        if id(p) in first:
+            setattr(m, n, first[id(p)])
+        else:
+            first[id(p)] = getattr(m, n)
+    with torch.no_grad():
+        model.reset_parameters()
+    return model
+
+
 def _broadcast_from_rank0(model: nn.Module) -> None:
     with torch.no_grad():
         for t in list(model.parameters()) + list(model.buffers()):
@@ -169,8 +214,10 @@ def _broadcast_from_rank0(model: nn.Module) -> None:
 def apply_parallelism(model: nn.Module, parallelism: str, *, blocks: BlocksSpec = None,
                       device: torch.device | None = None, bf16_params: bool = False,
                       compile: bool = False, ddp_kwargs: dict | None = None) -> nn.Module:
-    """Wrap `model` (already on its device) for data parallel training; return the module to
-    call forward on. world size 1 or parallelism "none": the model itself.
+    """Wrap `model` (on its device, or on the meta device) for data parallel training; return the
+    module to call forward on. world size 1 or parallelism "none": the model itself. A meta-device
+    model is materialised on `device` (see `materialize`): after sharding under FSDP, before
+    wrapping otherwise.
 
     "ddp": DistributedDataParallel(model). "fsdp": FSDP2 in place (fully_shard on each block,
     then the root; the returned object is `model`, now an FSDPModule). `bf16_params` (CUDA bf16
@@ -180,11 +227,17 @@ def apply_parallelism(model: nn.Module, parallelism: str, *, blocks: BlocksSpec 
     """
     if parallelism not in PARALLELISMS:
         raise ValueError(f"parallelism={parallelism!r} is not valid; choose one of {list(PARALLELISMS)}")
+    meta = has_meta_parameters(model)
+    if meta and device is None:
+        raise ValueError("a model on the meta device needs the device to materialise it on")
+    device = device or next(model.parameters()).device
+    if meta and (parallelism != "fsdp" or get_world_size() == 1):
+        materialize(model, device)            # unsharded: every rank holds the whole model anyway
+        meta = False
     if parallelism == "none" or get_world_size() == 1:
         if compile:
             model.compile()
         return model
-    device = device or next(model.parameters()).device
     if parallelism == "ddp":
         from torch.nn.parallel import DistributedDataParallel as DDP
         ids = [device.index] if device.type == "cuda" else None
@@ -195,12 +248,15 @@ def apply_parallelism(model: nn.Module, parallelism: str, *, blocks: BlocksSpec 
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
     mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
           if bf16_params else MixedPrecisionPolicy())
-    _broadcast_from_rank0(model)
+    if not meta:
+        _broadcast_from_rank0(model)
     for block in resolve_blocks(model, blocks):
         if compile:
             block.compile()
         fully_shard(block, mp_policy=mp)
     fully_shard(model, mp_policy=mp)
+    if meta:                                  # each rank allocates and initialises its own shards only
+        materialize(model, device)
     return model
 
 
@@ -212,68 +268,3 @@ def is_fsdp(model: nn.Module) -> bool:
 def unwrap(model: nn.Module) -> nn.Module:
     """The user's module inside a DDP wrapper (FSDP2 and Module.compile() work in place)."""
     return getattr(model, "module", model)
-
-# ---------------------------------------------------------------------------------------------
-# torchrun
-# ---------------------------------------------------------------------------------------------
-
-
-def build_torchrun_command(target: str, args: Sequence[str] = (), *, nproc_per_node: int = 1,
-                           nnodes: int = 1, module: bool = False,
-                           rdzv_endpoint: str | None = None, rdzv_id: str = "shared-train",
-                           max_restarts: int = 0) -> list[str]:
-    """argv of `python -m torch.distributed.run ... target args`.
-
-    target: a script path, or a module name with module=True. nnodes == 1 without an endpoint:
-    `--standalone` (local rendezvous on a free port). Otherwise c10d rendezvous at
-    `rdzv_endpoint` ("host:port"), which every node must reach.
-    """
-    if nproc_per_node < 1 or nnodes < 1:
-        raise ValueError("nproc_per_node and nnodes must be >= 1")
-    cmd = [sys.executable, "-m", "torch.distributed.run"]
-    if nnodes == 1 and rdzv_endpoint is None:
-        cmd += ["--standalone"]
-    else:
-        if rdzv_endpoint is None:
-            raise ValueError("multi-node runs need rdzv_endpoint='host:port' (a host every node reaches)")
-        cmd += ["--nnodes", str(nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", rdzv_endpoint,
-                "--rdzv-id", rdzv_id]
-    cmd += ["--nproc-per-node", str(nproc_per_node), "--max-restarts", str(max_restarts)]
-    if module:
-        cmd += ["-m"]
-    return cmd + [target, *map(str, args)]
-
-
-def launch(target: str, args: Sequence[str] = (), *, nproc_per_node: int = 1, nnodes: int = 1,
-           module: bool = False, rdzv_endpoint: str | None = None, rdzv_id: str = "shared-train",
-           env: dict[str, str] | None = None, log_file: str | Path | None = None,
-           check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run `target` under torchrun on this node and wait. On other nodes of a multi-node run, start
-    the same command (see the module docstring for SLURM).
-
-    The child env gets OMP_NUM_THREADS=1 unless set, and this repository on PYTHONPATH. Output
-    goes to `log_file` if given (else captured); with check, a failure raises RuntimeError with
-    the output's tail.
-    """
-    cmd = build_torchrun_command(target, args, nproc_per_node=nproc_per_node, nnodes=nnodes,
-                                 module=module, rdzv_endpoint=rdzv_endpoint, rdzv_id=rdzv_id)
-    child_env = dict(os.environ)
-    child_env.setdefault("OMP_NUM_THREADS", "1")
-    repo_root = str(Path(__file__).resolve().parents[2])
-    child_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (repo_root, child_env.get("PYTHONPATH")) if p)
-    child_env.update(env or {})
-    if log_file is not None:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        with open(log_file, "w") as f:
-            proc = subprocess.run(cmd, env=child_env, stdout=f, stderr=subprocess.STDOUT,
-                                  timeout=timeout)
-        output = Path(log_file).read_text()
-    else:
-        proc = subprocess.run(cmd, env=child_env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=timeout)
-        output = proc.stdout
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"torchrun exited with {proc.returncode}: {' '.join(cmd)}\n"
-                           f"--- output tail ---\n{output[-4000:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, output, None)

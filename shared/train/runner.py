@@ -10,12 +10,17 @@ The entry point is "package.module:function" or "path/to/file.py:function"; the 
 `(config: dict, run_dir: str)`, builds model, data and a `Trainer(..., TrainConfig(run_dir=run_dir,
 ...))` and calls `fit()`. Its config must be JSON-serializable: with more than one process it is
 written to `run_dir/launch_config.json`, torchrun starts `python -m shared.train.worker` on every
-rank, and each worker joins the process group and calls the same function. Worker output goes to
-`run_dir/launch.log`.
+rank, and each worker joins the process group and calls the same function. Local rank 0's output
+streams into the caller (the notebook) while the job runs and goes to
+`run_dir/logs/launch.<host>.log`; other ranks write `run_dir/logs/rank<R>.log`.
 
-Multi-node (nnodes > 1) needs `rdzv_endpoint="host:port"`; this call launches the local node's
-workers only, and the other nodes must run the same command (it is logged; see
-shared.train.distributed for SLURM).
+Multi-node (nnodes > 1) needs `rdzv_endpoint="host:port"` (default: SHARED_RDZV_ENDPOINT, which
+notebooks set from their `rdzv_endpoint` parameter). With launcher "local" this call starts the local
+node's workers, and every other node runs the same notebook (or the logged command); with launcher
+"slurm" (default: SHARED_LAUNCHER) it writes `run_dir/launch.sbatch` and submits it, so one command
+starts all nodes. Failed workers restart up to `max_restarts` times (default SHARED_MAX_RESTARTS, else
+2 on several nodes and 0 on one); entry points that train with `resume="latest"` continue from their
+latest checkpoint.
 """
 from __future__ import annotations
 
@@ -23,11 +28,20 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .distributed import build_torchrun_command, launch
+from .launch import (
+    build_torchrun_command,
+    default_launcher,
+    default_rdzv_endpoint,
+    launch,
+    run_rdzv_id,
+    submit_slurm,
+    write_sbatch,
+)
 from .metrics import METRICS_FILE, History
 
 log = logging.getLogger(__name__)
@@ -59,25 +73,42 @@ def _absolute(spec: str) -> str:
     return f"{Path(target).resolve()}:{name}" if target.endswith(".py") else spec
 
 
+def default_max_restarts(nnodes: int) -> int:
+    value = os.environ.get("SHARED_MAX_RESTARTS")
+    return int(value) if value is not None else (2 if nnodes > 1 else 0)
+
+
 def run_training(entry_point: str, config: dict[str, Any], *, run_dir: str | Path,
                  nproc_per_node: int = 1, nnodes: int = 1, rdzv_endpoint: str | None = None,
+                 launcher: str | None = None, max_restarts: int | None = None,
                  env: dict[str, str] | None = None, timeout: float | None = None) -> History:
     """Run `entry_point(config, run_dir)` on nproc_per_node * nnodes processes; return the
     History read from run_dir/metrics.jsonl (empty if the entry point logged nothing)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if nproc_per_node * nnodes == 1:
+    launcher = launcher or default_launcher()
+    if nproc_per_node * nnodes == 1 and launcher == "local":
         load_entry_point(entry_point)(config, str(run_dir))
     else:
         cfg_path = run_dir / "launch_config.json"
         cfg_path.write_text(json.dumps(config, indent=1))
         args = ["--entry-point", _absolute(entry_point), "--config", str(cfg_path.resolve()),
                 "--run-dir", str(run_dir.resolve())]
-        cmd = build_torchrun_command("shared.train.worker", args, nproc_per_node=nproc_per_node,
-                                     nnodes=nnodes, module=True, rdzv_endpoint=rdzv_endpoint)
-        log.info("launching (run the same on every node): %s", " ".join(cmd))
-        launch("shared.train.worker", args, nproc_per_node=nproc_per_node, nnodes=nnodes,
-               module=True, rdzv_endpoint=rdzv_endpoint, env=env,
-               log_file=run_dir / "launch.log", timeout=timeout)
+        restarts = default_max_restarts(nnodes) if max_restarts is None else max_restarts
+        if launcher == "slurm":
+            sbatch = write_sbatch(run_dir, args, nnodes=nnodes, nproc_per_node=nproc_per_node,
+                                  max_restarts=restarts)
+            log.info("submitting %s", sbatch)
+            code = submit_slurm(sbatch)
+            if code != 0:
+                raise RuntimeError(f"SLURM job {sbatch} failed (exit {code}); logs in {run_dir / 'logs'}")
+        else:
+            endpoint = rdzv_endpoint or default_rdzv_endpoint()
+            kwargs = dict(nproc_per_node=nproc_per_node, nnodes=nnodes, module=True, rdzv_endpoint=endpoint,
+                          rdzv_id=run_rdzv_id(run_dir), max_restarts=restarts)
+            cmd = build_torchrun_command("shared.train.worker", args, **kwargs)
+            log.info("launching (run the same on every node): %s", " ".join(cmd))
+            launch("shared.train.worker", args, **kwargs, env=env, log_dir=run_dir / "logs", echo=True,
+                   timeout=timeout)
     metrics = run_dir / METRICS_FILE
     return History.from_run_dir(run_dir) if metrics.exists() else History()

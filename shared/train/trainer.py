@@ -135,7 +135,10 @@ class Trainer:
         use_bf16 = config.precision == "bf16" and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if use_bf16 else None
         self.precision = "bf16" if self.amp_dtype is not None else "fp32"
-        self.model = model.to(self.device)
+        # a model built on the meta device is materialised by apply_parallelism (after FSDP sharding)
+        self.model = model if D.has_meta_parameters(model) else model.to(self.device)
+        if config.activation_checkpointing:
+            D.apply_activation_checkpointing(self.model, blocks)
         self.wrapped = D.apply_parallelism(self.model, config.parallelism, blocks=blocks,
                                            device=self.device, bf16_params=self.amp_dtype is not None,
                                            compile=config.compile)
@@ -312,12 +315,15 @@ class Trainer:
         """One optimizer update over grad_accum micro-batches; values stay on device."""
         self.wrapped.train()
         accum, ddp = self.grad_accum, hasattr(self.wrapped, "no_sync")
+        fsdp = hasattr(self.wrapped, "set_requires_gradient_sync")   # FSDP2 (fully_shard) module
         loss_sum = torch.zeros((), device=self.device)
         metric_sums: dict[str, torch.Tensor] = {}
         counts = torch.zeros(2, dtype=torch.float64, device=self.device)
         for i in range(accum):
             batch = to_device(self._next_batch(), self.device)
             skip_sync = ddp and i < accum - 1  # DDP all-reduces only on the last micro-batch
+            if fsdp:   # FSDP2 likewise reduce-scatters only on the last (unsharded grads accumulate meanwhile)
+                self.wrapped.set_requires_gradient_sync(i == accum - 1)
             with self.wrapped.no_sync() if skip_sync else contextlib.nullcontext():
                 with self._autocast():
                     loss, metrics = self.loss_fn(self.wrapped, batch)
