@@ -8,7 +8,7 @@ Layers, lowest first (a module may import its own layer or any lower one):
     3  shared.train
     4  shared.eval
     5  shared.pipelines
-    6  shared.experiment
+    6  shared.experiment, shared.preflight
     7  papers
 
 Every module under shared/ and papers/ is parsed with ``ast`` (nothing is imported). Three checks,
@@ -40,6 +40,7 @@ LAYER_RANKS: dict[str, int] = {
     "shared.eval": 4,
     "shared.pipelines": 5,
     "shared.experiment": 6,
+    "shared.preflight": 6,
     "papers": 7,
 }
 

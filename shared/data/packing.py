@@ -101,11 +101,11 @@ def _encoder(tokenizer):
 
 def pack_documents(docs: Iterable[str], tokenizer, seq_len: int, out_dir: str | Path,
                    shard_sequences: int = 8192, batch_size: int = 512, total: int | None = None,
-                   desc: str = "pack", source: dict | None = None) -> Path:
+                   desc: str = "pack", source: dict | None = None, progress: bool = True) -> Path:
     """Tokenize `docs` (strings, streamed) with a PreTrainedTokenizerFast and write packed shards.
 
     Writes into a temporary folder renamed to `out_dir` when complete; returns `out_dir`.
-    `total` (number of docs, if known) only feeds the progress bar.
+    `total` (number of docs, if known) only feeds the progress bar (off with progress=False).
     """
     if seq_len < 1:
         raise ValueError(f"seq_len must be >= 1, got {seq_len}")
@@ -126,7 +126,7 @@ def pack_documents(docs: Iterable[str], tokenizer, seq_len: int, out_dir: str | 
                 n_docs += 1
                 n_tokens += len(ids)
 
-        for doc in tqdm(docs, total=total, desc=desc, unit="doc", mininterval=1.0):
+        for doc in tqdm(docs, total=total, desc=desc, unit="doc", mininterval=1.0, disable=not progress):
             if not doc:
                 continue
             batch.append(doc)

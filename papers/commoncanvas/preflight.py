@@ -1,0 +1,148 @@
+"""Preflight plans of the CommonCanvas notebooks (``python -m shared.preflight commoncanvas``).
+
+sd2_full_scale: one training per resolution phase (text_to_image.train_phases), the UNet trained and
+the text tower too unless it is read from data_dir; the autoencoder (and a read text tower) run
+forward only. Costs come from a meta-device trace of one sample (shared.preflight.traced_cost).
+01_components trains the scene autoencoder, recognizer and FID feature network; 02_telephoning the
+captioner and the latent scene text-to-image model (its tokenizer is the scenes' word-level one:
+``SCENE_VOCAB`` / ``SCENE_MAX_LENGTH`` stand in for its size). These train in the notebook's
+process (parallelism none). speedups times steps and 03_data_scarcity reads 02's results: no
+training runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from papers.commoncanvas.scales import NOTEBOOKS
+from papers.commoncanvas.scene_recognizer import RecognizerConfig, SceneRecognizer
+from papers.commoncanvas.scene_t2i import scene_t2i_config
+from papers.commoncanvas.text_to_image import diffusion_model_config
+from shared.models.diffusion import build_autoencoder, build_text_encoder, build_unet
+from shared.preflight import DataRequirement, TrainingRunPlan, World, run_plan, scale_of, traced_cost
+
+CLIP_VOCAB = 49408     # OpenCLIP / CLIP BPE, SD2's tokenizer
+SCENE_VOCAB, SCENE_MAX_LENGTH = 64, 12   # the scene captions' word-level tokenizer (a few dozen words)
+
+
+class _Encode(nn.Module):
+    """The autoencoder's encoder as a module: images (B, 3, H, W) -> latent distribution parameters."""
+
+    def __init__(self, autoencoder: nn.Module):
+        super().__init__()
+        self.autoencoder = autoencoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.autoencoder.encode(images).latent_dist.mean
+
+
+class _Reconstruct(nn.Module):
+    """The autoencoder's training forward: images (B, 3, H, W) -> reconstructions (B, 3, H, W)."""
+
+    def __init__(self, autoencoder: nn.Module):
+        super().__init__()
+        self.autoencoder = autoencoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.autoencoder(images).sample
+
+
+def _net_train(net) -> dict:
+    """A scene network's NetTrainSpec / CaptionerSpec as TrainConfig fields (one process, AdamW)."""
+    return {"max_steps": net.max_steps, "global_batch_size": None, "micro_batch_size": net.global_batch_size,
+            "optimizer": "adamw", "lr": net.lr, "precision": "bf16", "parallelism": "none"}
+
+
+def _traced(name: str, build, inputs, **kwargs):
+    with torch.device("meta"):
+        module = build()
+        return traced_cost(name, module, inputs(), **kwargs)
+
+
+def _recognizer_cost(name: str, size: int, channels, feature_dim: int):
+    cfg = RecognizerConfig(image_size=size, channels=tuple(channels), feature_dim=feature_dim)
+    return _traced(name, lambda: SceneRecognizer(cfg), lambda: (torch.empty(1, 3, size, size),))
+
+
+def _components_plans(spec) -> list[TrainingRunPlan]:
+    size = spec.scene.image_size
+    autoencoder = _traced("autoencoder", lambda: _Reconstruct(build_autoencoder(spec.autoencoder, 3, size)),
+                          lambda: (torch.empty(1, 3, size, size),))
+    return [run_plan("autoencoder", autoencoder, _net_train(spec.autoencoder_train)),
+            run_plan("recognizer", _recognizer_cost("recognizer", size, spec.recognizer.channels,
+                                                    spec.recognizer.feature_dim),
+                     _net_train(spec.recognizer_train)),
+            run_plan("feature net", _recognizer_cost("feature net", size, spec.feature_net.channels,
+                                                     spec.feature_net.feature_dim),
+                     _net_train(spec.feature_train))]
+
+
+def _telephoning_plans(spec) -> list[TrainingRunPlan]:
+    components = NOTEBOOKS["01_components"].build(scale_of(NOTEBOOKS["02_telephoning"], spec))
+    size = components.scene.image_size
+    captioner = _recognizer_cost("captioner", size, spec.captioner.channels, spec.captioner.feature_dim)
+    cfg = scene_t2i_config(spec.model, size, components.autoencoder, SCENE_VOCAB, SCENE_MAX_LENGTH)
+    train = {"max_steps": spec.train.max_steps, "global_batch_size": None,
+             "micro_batch_size": spec.train.global_batch_size, "optimizer": "adamw", "lr": spec.train.lr,
+             "precision": "bf16", "parallelism": "none"}
+    return [run_plan("captioner", captioner, _net_train(spec.captioner)),
+            run_plan("scene t2i", _diffusion_cost("scene t2i", cfg, size), train)]
+
+
+def _diffusion_cost(name: str, cfg, resolution: int):
+    """The cost of one image through a text-to-image step (UNet trained, the text tower trained or not,
+    the autoencoder's encoder forward only), from a meta-device trace."""
+    with torch.device("meta"):
+        unet, text = build_unet(cfg), build_text_encoder(cfg.text)
+        size, channels, length = cfg.latent_size, cfg.unet_channels, cfg.text.max_length
+        ids = torch.zeros(1, length, dtype=torch.long)
+        unet_in = (torch.empty(1, channels, size, size), torch.zeros(1, dtype=torch.long),
+                   torch.empty(1, length, cfg.text.hidden_size))
+        frozen = []
+        if cfg.latent:
+            vae = build_autoencoder(cfg.autoencoder, cfg.image_channels, cfg.image_size)
+            frozen.append((_Encode(vae), (torch.empty(1, cfg.image_channels, resolution, resolution),)))
+        text_part = [(text, (ids,))]
+        blocks = list(unet.down_blocks) + [unet.mid_block] + list(unet.up_blocks)
+        kwargs = {"also_trained": text_part} if cfg.train_text_encoder else {"frozen": frozen + text_part}
+        if cfg.train_text_encoder:
+            kwargs["frozen"] = frozen
+        return traced_cost(name, unet, unet_in, blocks=blocks, **kwargs)
+
+
+def _phase_cost(spec, resolution: int):
+    """The cost of one image at ``resolution`` in sd2_full_scale."""
+    cfg = diffusion_model_config(spec.model, CLIP_VOCAB, resolution, spec.max_length)
+    cfg = dataclasses.replace(cfg, train_text_encoder=not spec.text_encoder_path)
+    return _diffusion_cost(f"sd2 {resolution}px", cfg, resolution)
+
+
+def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
+    """sd2_full_scale: one plan per resolution phase; 01 and 02: one per network they train."""
+    if notebook == "01_components":
+        return _components_plans(spec)
+    if notebook == "02_telephoning":
+        return _telephoning_plans(spec)
+    if notebook != "sd2_full_scale":
+        return []
+    plans = []
+    for phase in spec.phases:
+        cost = _phase_cost(spec, phase.resolution)
+        plans.append(run_plan(phase.name, cost, spec.train, max_steps=phase.max_steps,
+                              note="starts from the previous phase's weights" if plans else ""))
+    return plans
+
+
+def requirements(notebook: str, spec) -> list[DataRequirement]:
+    """sd2_full_scale: the caption manifest and the local tokenizer / text tower / autoencoder folders."""
+    if notebook != "sd2_full_scale" or not spec.needs_data_dir:
+        return []
+    reqs = [DataRequirement(spec.manifest, "jsonl", "image + caption manifest")]
+    if spec.tokenizer_path:
+        reqs.append(DataRequirement(spec.tokenizer_path, "dir", "tokenizer"))
+    for path, what in ((spec.text_encoder_path, "text encoder"), (spec.autoencoder_path, "autoencoder")):
+        if path:
+            reqs.append(DataRequirement(path, "hf_checkpoint", what))
+    return reqs

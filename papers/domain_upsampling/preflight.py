@@ -1,0 +1,50 @@
+"""Preflight plans of the domain-upsampling notebooks (``python -m shared.preflight domain_upsampling``).
+
+01_train trains, per seed, the baseline (every step on the base mix) and one branch per upsampling
+fraction f (the last f T steps, resumed from the baseline's checkpoint; f = 1 trains from step 0)
+and per ablated domain. 02_sweep and 03_ablation read 01_train's results and train nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from papers.domain_upsampling.pipeline import plan_branches
+from shared.models.flavours import resolve_model_config
+from shared.preflight import DataRequirement, TrainingRunPlan, World, gpt_cost, run_plan
+
+
+def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
+    """01_train: the baseline and every branch, folded over the seeds (``count``)."""
+    if notebook != "01_train":
+        return []
+    vocab = spec.data.tokenizer.vocab_size
+    cfg = resolve_model_config(spec.model, "gpt", **({"vocab_size": vocab} if vocab else {}))
+    cost = gpt_cost(cfg, spec.data.seq_len, name="decoder")
+    total = spec.train.max_steps
+    seeds = len(spec.seeds)
+    note = "" if vocab else f"vocab {cfg.vocab_size}: the flavour's (the tokenizer comes from data_dir)"
+    runs = [run_plan("baseline", cost, spec.train, count=seeds, note=note)]
+    for branch in plan_branches(spec.fractions, spec.upsampled_mix, ablate=spec.ablate,
+                                ablation_fraction=spec.ablation_fraction):
+        steps = total - branch.start_step(total)
+        runs.append(run_plan(f"branch {branch.name}", cost, spec.train, count=seeds, max_steps=steps,
+                             note=f"resumes the baseline at step {branch.start_step(total)}"))
+    return runs
+
+
+def requirements(notebook: str, spec) -> list[DataRequirement]:
+    """01_train at full scale: the tokenizer, each domain's text, the benchmark files."""
+    if notebook != "01_train":
+        return []
+    reqs = []
+    tokenizer = spec.data.tokenizer
+    if tokenizer.path and "{data_dir}" in tokenizer.path:
+        reqs.append(DataRequirement(tokenizer.path, "tokenizer", "tokenizer"))
+    for name, stream in spec.data.streams.items():
+        path = dataclasses.asdict(stream).get("path") if dataclasses.is_dataclass(stream) else None
+        if path and "{data_dir}" in path:
+            reqs.append(DataRequirement(path, "dir", f"{name} text"))
+    for name, path in spec.eval.get("files", {}).items():
+        if isinstance(path, str) and "{data_dir}" in path:
+            reqs.append(DataRequirement(path, "jsonl", f"{name} benchmark"))
+    return reqs

@@ -1,0 +1,29 @@
+"""Preflight plans of the example_difficulty notebooks (``python -m shared.preflight example_difficulty``).
+
+01_train_runs: ``runs_per_arch`` runs of every architecture for ``epochs`` epochs of the training
+set (one line per architecture, ``count`` runs). 02_analysis trains nothing.
+"""
+from __future__ import annotations
+
+import math
+
+from shared.preflight import DataRequirement, TrainingRunPlan, World
+from shared.preflight.recipes import CIFAR10_TEST, image_shape, vision_plan
+
+
+def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
+    if notebook != "01_train_runs":
+        return []
+    channels, side, classes, examples = image_shape(spec.data)
+    train = spec.train.to_dict()
+    steps = spec.epochs * math.ceil(examples / train["global_batch_size"])
+    return [vision_plan(arch, model, (channels, side, classes), train, steps, count=spec.runs_per_arch,
+                        note=f"{spec.epochs} epochs of {examples} examples")
+            for arch, model in spec.archs.items()]
+
+
+def requirements(notebook: str, spec) -> list[DataRequirement]:
+    """CIFAR-10 (the binary version) under data_dir at full scale."""
+    if notebook == "01_train_runs" and spec.data.name == "cifar10":
+        return [DataRequirement(CIFAR10_TEST, "file", "CIFAR-10 binary version")]
+    return []
