@@ -192,3 +192,21 @@ def test_streams_of_capped_and_uncapped_sources(tok_dir, data_dir, tmp_path):
     assert Path(abstracts.packed_dir).parent == tmp_path
     docs = D.source_documents(D.ABSTRACTS, world=WORLD, max_mb=0.002)
     assert PackedDataset(pack_stream("abs", abstracts, tok, 32)).index["num_documents"] == len(docs)
+
+
+def test_the_general_smoke_text_carries_the_biomedical_sources_at_the_piles_share():
+    """The general model's text is general sources plus the biomedical sources at the Pile's PubMed share
+    (so the general model can learn the generated world's facts); the biomedical model's is biomedical only."""
+    general, biomedical = scales.SMOKE_DOMAINS["general"], scales.SMOKE_DOMAINS["biomedical"]
+    assert math.isclose(sum(general["sources"].values()), 1.0)
+    share = sum(w for k, w in general["sources"].items() if k in biomedical["sources"])
+    assert math.isclose(share, scales.PILE_PUBMED_SHARE) and 0.17 < share < 0.18
+    assert set(biomedical["sources"]) < set(general["sources"])
+    for caps in (general["max_mb"], general["tokenizer_max_mb"]):   # every abstract is in (cap above its size)
+        docs = D.source_documents(D.ABSTRACTS, "train", max_mb=caps[D.ABSTRACTS], world=scales.WORLD)
+        assert docs == D.source_documents(D.ABSTRACTS, "train", world=scales.WORLD)
+
+
+def test_terms_are_picked_from_held_out_text():
+    for scale in ("smoke", "small", "full"):
+        assert scales.NOTEBOOKS["01_tokenizer"].build(scale).terms.split == "test"

@@ -91,3 +91,16 @@ def test_distractors_come_from_the_same_split(splits):
     for r in splits.questions("medmcqa", "test"):
         opts = {r[k] for k in ("opa", "opb", "opc", "opd")}
         assert not opts & train_drugs
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_smoke_world_generates_at_every_seed(seed):
+    """The smoke preset's world (40 diseases, 16 documents each, 45% held out) builds at many seeds, with
+    every question format on both splits and every fact of every disease in the pretraining text."""
+    s = B.biomedical_splits(n_diseases=40, test_fraction=0.45, docs_per_disease=16, seed=seed)
+    assert len(s.test_diseases) == 18 and len(s.train_diseases) == 22
+    for fmt in B.FORMATS:
+        for split in ("train", "test"):
+            assert s.questions(fmt, split)
+    text = "\n".join(s.documents)
+    assert all(v in text for d in s.world for v in (d.name, d.gene, d.drug, d.organ, d.symptom, d.side_effect))

@@ -8,8 +8,9 @@ from scipy import ndimage
 
 from papers.commoncanvas.image_captions import (ImageCaptionStream, load_caption_tokenizer, load_image, read_manifest,
                                                 write_scene_manifest)
-from papers.commoncanvas.scenes import (COLOUR_RGB, SceneConfig, WordTokenizer, caption_for, captions_from_labels,
-                                        generate_scenes, in_sector, labels_from_captions, parse_caption, shape_mask)
+from papers.commoncanvas.scenes import (ATTRIBUTES, COLOUR_RGB, SceneConfig, WordTokenizer, caption_for,
+                                        captions_from_labels, generate_compositions, generate_scenes, in_sector,
+                                        labels_from_captions, parse_caption, shape_mask, split_compositions)
 
 CFG = SceneConfig(image_size=16, colour_jitter=0.0)
 
@@ -86,6 +87,29 @@ def test_given_labels_and_subset():
     assert sub.captions == ["one green square on the right"] and sub.images.shape[0] == 1
     with pytest.raises(ValueError):
         d.with_captions(["x"])
+
+
+@pytest.mark.parametrize("config", [CFG, SceneConfig(image_size=24, counts=(1, 2, 3),
+                                                        colours=("red", "green", "blue", "yellow", "magenta", "cyan"))])
+def test_held_out_compositions_at_every_seed(config):
+    """The 02/03 split: disjoint, complete, about one in four held out, every pair of attribute values still
+    trained on; scenes drawn from either side use only that side's compositions, at every seed."""
+    total = int(np.prod([len(config.choices(a)) for a in ATTRIBUTES]))
+    for seed in range(12):
+        train, held = split_compositions(config, 4, offset=seed)
+        assert len(train) + len(held) == total and abs(len(held) - total / 4) <= total / 8
+        assert not {tuple(r) for r in train} & {tuple(r) for r in held}
+        for i in range(len(ATTRIBUTES)):
+            for j in range(i + 1, len(ATTRIBUTES)):
+                pairs = {(a, b) for a in range(len(config.choices(ATTRIBUTES[i])))
+                         for b in range(len(config.choices(ATTRIBUTES[j])))}
+                assert {(r[i], r[j]) for r in train} == pairs
+        data = generate_compositions(64, config, held, seed=seed)
+        drawn = np.stack([data.labels[a].numpy() for a in ATTRIBUTES], axis=1)
+        assert {tuple(r) for r in drawn} <= {tuple(r) for r in held} and len(data) == 64
+        assert data.captions == captions_from_labels(data.labels, config)
+    with pytest.raises(ValueError):
+        split_compositions(config, 1)
 
 
 def test_config_validation():

@@ -156,9 +156,12 @@ def test_benchmark_runs_every_variant(tmp_path):
     assert names[0] == "baseline" and names[-1] == "all together" and len(names) == len(set(names)) >= 6
     for r in rows:
         assert r["samples_per_s"] > 0 and r["speedup"] > 0
-    assert rows[0]["speedup"] == 1.0
+    assert rows[0]["speedup"] == 1.0 and names[1] == bench.CONTROL
+    assert bench.timing_noise(rows) == pytest.approx(abs(rows[1]["speedup"] - 1.0))
     one_by_one = bench.run_benchmark(dataclasses.replace(cfg, round_robin=False, variants=["all together"]))
-    assert [r["variant"] for r in one_by_one] == ["baseline", "all together"]
+    assert [r["variant"] for r in one_by_one] == ["baseline", bench.CONTROL, "all together"]
+    no_control = dataclasses.replace(cfg, variants=["all together"], same_compute_control=False)
+    assert bench.timing_noise(bench.run_benchmark(no_control)) is None
 
 
 def test_benchmark_command_line_entry_point():

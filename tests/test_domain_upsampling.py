@@ -58,7 +58,7 @@ def tiny_config(eval_every=0):
            "b": {"corpora": [{"name": "functions", "n_train": 150, "n_test": 10}]},
            "c": {"corpora": [{"name": "facts", "n_entities": 6}]}}
     return {"seed": 0,
-            "model": {"n_layer": 1, "n_head": 2, "d_model": 32, "max_seq_len": 128},
+            "model": {"n_layer": 1, "n_head": 2, "d_model": 32, "max_seq_len": 256},
             "train": {"max_steps": 8, "global_batch_size": 4, "micro_batch_size": 2, "lr": 3e-3,
                       "schedule": "cosine", "warmup_steps": 1, "alpha_f": 0.1, "eval_every": eval_every,
                       "keep_last_n": 1, "progress_bar": False},
@@ -66,7 +66,7 @@ def tiny_config(eval_every=0):
             "base_mix": BASE,
             "bench": {"kind": "smoke", "general_corpora": ["facts"], "n_general": 4, "n_math": 4, "n_code": 4,
                       "n_knowledge": 4, "math_kwargs": {"n_train": 300, "n_test": 20},
-                      "code_kwargs": {"n_train": 150, "n_test": 10}, "facts_kwargs": {"n_entities": 6},
+                      "facts_kwargs": {"n_entities": 6},
                       "mcq": True}}
 
 
@@ -113,7 +113,7 @@ def test_results_table_has_branches_leaving_the_baseline(pipeline):
     for name, info in runs.items():
         steps = df[df["run"] == name]["step"]
         assert steps.max() == 8 and (name == "baseline" or steps.min() > info["start_step"])
-    assert {"general_loss", "math_answer_nll", "code_solution_nll", "knowledge_recall_acc",
+    assert {"general_loss", "math_answer_nll", "code_heldout_loss", "knowledge_recall_acc",
             "knowledge_answer_nll", "knowledge_mcq_acc"} <= set(df["metric"])
     assert np.isfinite(df["value"]).all()
 
@@ -144,15 +144,17 @@ def test_split_pair_concatenates_to_the_joint_encoding(tokenizer):
     assert ctx and cont
 
 
-def test_fact_recall_items_state_the_fact_with_each_option(tokenizer):
+def test_fact_recall_items_answer_the_question_with_each_option(tokenizer):
     splits = facts.fact_splits(n_entities=6)
     items = E.fact_recall_items(tokenizer, splits, splits.test[:10])
+    train_text = " ".join(splits.train_texts())
     for (options, answer), q in zip(items, splits.test[:10]):
         _, name, attr = q["id"].split("/")
         entity = next(e for e in splits.base.entities if e["name"] == name)
         texts = [tokenizer.decode(c + o) for c, o in options]
-        assert texts[answer] == splits.base.statement(entity, attr, variant=0)
+        assert texts[answer] == q["question"] + " " + entity["attrs"][attr] + "."
         assert len(set(texts)) == 4
+        assert texts[answer] not in train_text                     # a form no training document uses
 
 
 def tiny_model(vocab):
@@ -192,7 +194,7 @@ def synthetic_final():
     for seed, offset in [(0, 0.0), (1, 0.3)]:      # seed 1 is worse everywhere (between-seed spread)
         def add(run, fraction, removed, math, code, acc):
             rows.append({"seed": seed, "run": run, "fraction": fraction, "removed": removed,
-                         "math_answer_nll": math + offset, "code_solution_nll": code + offset,
+                         "math_answer_nll": math + offset, "code_heldout_loss": code + offset,
                          "knowledge_recall_acc": acc})
         add("baseline", 0.0, None, 3.0, 3.0, 0.25)
         add("f=0.2", 0.2, None, 2.8, 2.9, 0.30)
@@ -215,10 +217,10 @@ def test_paired_gain_ignores_between_seed_offsets():
 
 def test_ablation_deltas_name_the_removed_domain():
     final = synthetic_final()
-    metrics = {"math": "math_answer_nll", "code": "code_solution_nll"}
+    metrics = {"math": "math_answer_nll", "code": "code_heldout_loss"}
     deltas = A.ablation_deltas(final, list(metrics.values()), full_branch="f=0.2")
     assert deltas.loc["math", "math_answer_nll"] == pytest.approx(0.3)
-    assert deltas.loc["math", "code_solution_nll"] == pytest.approx(-0.05)
+    assert deltas.loc["math", "code_heldout_loss"] == pytest.approx(-0.05)
     assert A.hits_own_domain_hardest(deltas, metrics) == {"code": True, "math": True}
     swapped = deltas.rename(index={"math": "code", "code": "math"})
     assert A.hits_own_domain_hardest(swapped, metrics) == {"code": False, "math": False}

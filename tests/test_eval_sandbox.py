@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from shared.eval.code import run_program
-from shared.eval.sandbox import SandboxConfig, probe_isolation
+from shared.eval.sandbox import SandboxConfig, isolation_used, probe_isolation, run
+from shared.experiment import start_run
 
 SLOW_TIMEOUT = 1.5   # samples that should be stopped by the timeout
 FAST_TIMEOUT = 8.0   # samples that should end by themselves (generous: the CPU is shared)
@@ -338,3 +339,18 @@ def test_fallback_to_process_isolation_warns(monkeypatch):
         assert not iso.namespaces
     finally:
         sandbox.probe_isolation.cache_clear()
+
+
+def test_the_isolation_used_is_recorded_in_a_runs_provenance(tmp_path):
+    run(source="print('hi')\n", timeout_s=20)
+    used = isolation_used()
+    assert used is not None and sum(used["layers"].values()) >= 1
+    # the default config uses namespaces exactly when the machine has them; other tests may add process runs
+    assert any(k.startswith("namespaces") for k in used["layers"]) == used["namespaces_available"]
+    assert used["weaker_than_namespaces"] == any(not k.startswith("namespaces") for k in used["layers"])
+    params = dict(scale="smoke", seed=0, out_dir=str(tmp_path), nproc_per_node=1, nnodes=1, data_dir=None,
+                  overrides={})
+    r = start_run("p", "nb", params, {"smoke": {"n": 1}}, theme=False)
+    r.finish()
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["sandbox"] == isolation_used()

@@ -1,10 +1,12 @@
 """shared.experiment: parameter validation, presets, atomic results files, claims, figures."""
 import json
+import os
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from shared.experiment.ledger import OutcomeRow, asserted_rule, read_outcomes, write_outcomes
 from shared.experiment import ParameterError, read_ledger, resolve_config, start_run, validate_params, write_json_atomic
 
 PARAMS = dict(scale="smoke", seed=0, out_dir=None, nproc_per_node=1, nnodes=1, data_dir=None, overrides={})
@@ -57,10 +59,10 @@ def test_run_writes_results_claims_figures_and_provenance(tmp_path):
     run.log_metrics({"a": np.float32(1.5), "arr": np.arange(3), "nan": float("nan")})
     merged = run.log_metrics({"b": 2})
     assert merged == {"a": 1.5, "arr": [0, 1, 2], "nan": None, "b": 2}
-    run.claim("c1", "x is small", paper_value=1.0, ours=np.float64(0.9), holds=np.bool_(0.9 < 1.0))
-    run.claim("c2", "not at this scale", paper_value=None, ours=None, holds=None)
+    run.claim("c1", "x is small", paper_value=1.0, ours=np.float64(0.9), holds=np.bool_(0.9 < 1.0), kind="paper")
+    run.claim("c2", "not at this scale", paper_value=None, ours=None, holds=None, kind="paper")
     with pytest.raises(TypeError, match="holds must be a bool"):
-        run.claim("c3", "typed in", paper_value=1, ours=1, holds="yes")
+        run.claim("c3", "typed in", paper_value=1, ours=1, holds="yes", kind="paper")
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     paths = run.save_figure(fig, "line")
@@ -77,7 +79,7 @@ def test_run_writes_results_claims_figures_and_provenance(tmp_path):
 
 def test_a_rerun_drops_stale_claims(tmp_path):
     params = PARAMS | {"out_dir": str(tmp_path)}
-    start_run("p", "nb", params, PRESETS).claim("old", "s", 1, 1, True)
+    start_run("p", "nb", params, PRESETS).claim("old", "s", 1, 1, True, kind="sanity")
     start_run("p", "nb", params, PRESETS)
     assert not (tmp_path / "claims.json").exists()
 
@@ -91,15 +93,51 @@ def test_atomic_json_leaves_no_partial_file_on_error(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
 
 
+LEDGER_HEAD = ("# P\n\n## Claims\n\n| id | kind | central | claim | notebook | paper predicts | threshold |\n"
+               "|---|---|---|---|---|---|---|\n")
+
+
 def test_read_ledger(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text("# P\n\n## Claims\n\n| id | claim | notebook | holds at smoke |\n|---|---|---|---|\n"
-                      "| `a1` | loss falls | `train` | yes |\n| b | far away | figs | n/a |\n\n## Other\n")
+    readme.write_text(LEDGER_HEAD + "| `a1` | paper | yes | loss falls | `train` | holds | > 0.1 (paper, Table 2) |\n"
+                      "| b | sanity | no | data sized | figs | holds | |\n\n## Other\n")
     rows = read_ledger(readme)
-    assert [(r.id, r.notebook, r.expected_at_smoke) for r in rows] == [("a1", "train", "yes"), ("b", "figs", "n/a")]
-    readme.write_text("# P\n\n## Claims\n\n| id | claim | notebook | holds at smoke |\n|---|---|---|---|\n| a | c | n | maybe |\n")
-    with pytest.raises(ValueError, match="maybe"):
-        read_ledger(readme)
+    assert [(r.id, r.kind, r.central, r.notebook) for r in rows] == [("a1", "paper", True, "train"),
+                                                                      ("b", "sanity", False, "figs")]
+    for bad, match in [("| a | guess | no | c | n | holds | t |", "kind"),
+                       ("| a | method | yes | c | n | holds | t |", "only a paper claim can be central"),
+                       ("| a | paper | no | c | n | holds | |", "threshold"),
+                       ("| a | paper | maybe | c | n | holds | t |", "maybe")]:
+        readme.write_text(LEDGER_HEAD + bad + "\n")
+        with pytest.raises(ValueError, match=match):
+            read_ledger(readme)
+
+
+def test_outcomes_table_round_trips_and_asserts_paper_claims_only_at_every_seed(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(LEDGER_HEAD + "| a | paper | yes | c | n | holds | t |\n\n## Other\n\ntext\n")
+    rows = [OutcomeRow("a", "paper", seeds, asserted_rule("paper", seeds)) for seeds in
+            [("holds", "holds", "holds"), ("holds", "fails", "holds"), ("holds", "not run", "holds")]]
+    assert [r.asserted for r in rows] == [True, False, False]
+    assert asserted_rule("method", ("holds", "not run", "not run")) and not asserted_rule("sanity", ("n/a",) * 3)
+    write_outcomes(readme, rows)
+    write_outcomes(readme, rows[:1])        # rewriting replaces the section, keeps the rest
+    assert read_outcomes(readme) == rows[:1]
+    text = readme.read_text()
+    assert text.count("## Outcomes at smoke scale") == 1 and "## Other" in text and read_ledger(readme)
+
+
+def test_claim_needs_a_kind_and_only_paper_claims_are_central(tmp_path):
+    run = start_run("p", "nb", PARAMS | {"out_dir": str(tmp_path)}, PRESETS)
+    with pytest.raises(TypeError):
+        run.claim("a", "s", 1, 1, True)                                   # kind is required
+    with pytest.raises(ValueError, match="kind"):
+        run.claim("a", "s", 1, 1, True, kind="vibes")
+    with pytest.raises(ValueError, match="central"):
+        run.claim("a", "s", 1, 1, True, kind="sanity", central=True)
+    run.claim("a", "s", 1, 1, True, kind="paper", central=True, threshold="> 0 (paper)")
+    saved = json.loads((tmp_path / "claims.json").read_text())[0]
+    assert (saved["kind"], saved["central"], saved["threshold"]) == ("paper", True, "> 0 (paper)")
 
 
 def test_sibling_dir_points_to_another_notebook_of_the_paper(tmp_path):
@@ -108,3 +146,20 @@ def test_sibling_dir_points_to_another_notebook_of_the_paper(tmp_path):
     assert second.sibling_dir("01_a") == first.out_dir
     with pytest.raises(FileNotFoundError, match="run that notebook first"):
         second.sibling_dir("00_missing")
+
+
+def test_launch_parameters_are_validated_and_handed_to_the_launcher(tmp_path, monkeypatch):
+    assert validate_params(PARAMS)["launcher"] == "local" and validate_params(PARAMS)["rdzv_endpoint"] is None
+    with pytest.raises(ParameterError, match="rdzv_endpoint"):
+        validate_params(PARAMS | {"nnodes": 4})                       # several nodes need a rendezvous
+    with pytest.raises(ParameterError, match="host:port"):
+        validate_params(PARAMS | {"nnodes": 2, "rdzv_endpoint": "node0"})
+    with pytest.raises(ParameterError, match="launcher"):
+        validate_params(PARAMS | {"launcher": "kubernetes"})
+    assert validate_params(PARAMS | {"nnodes": 4, "launcher": "slurm"})["nnodes"] == 4
+    monkeypatch.setenv("SHARED_LAUNCHER", "slurm")                  # left by an earlier notebook
+    start_run("p", "nb", PARAMS | {"out_dir": str(tmp_path / "a"), "nnodes": 2, "rdzv_endpoint": "node0:29500"},
+              PRESETS)
+    assert os.environ["SHARED_RDZV_ENDPOINT"] == "node0:29500" and "SHARED_LAUNCHER" not in os.environ
+    start_run("p", "nb", PARAMS | {"out_dir": str(tmp_path / "b")}, PRESETS)
+    assert "SHARED_RDZV_ENDPOINT" not in os.environ

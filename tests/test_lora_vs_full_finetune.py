@@ -23,7 +23,7 @@ from papers.lora_vs_full.finetune import (
     read_run,
     target_linears,
 )
-from papers.lora_vs_full.tasks import ConditionSpec, encode_pairs, fact_cloze_items
+from papers.lora_vs_full.tasks import ConditionSpec, encode_pairs, fact_cloze_items, task_material
 from shared.data.corpora import load_corpus
 from shared.data.generated import arithmetic, facts, functions
 from shared.data.tokenizer import train_bpe
@@ -209,6 +209,13 @@ def test_presets_plan_valid_runs(scale):
     best = pd.DataFrame([{"condition": c, "config": main, "lr": sweep["lora_lrs"][0]} for c in sweep["conditions"]])
     variants = lvf.plan_variants(sweep, "/base", best, data_dir="/data")
     assert variants and not set(variants) & set(specs)
+    # every LoRA configuration compared is swept over the main LoRA config's LR grid
+    n_check = len(sweep["optimizer_check"]["full_lrs"]) + len(sweep["optimizer_check"]["lora_lrs"])
+    assert len(sweep["optimizer_check"]["full_lrs"]) == len(sweep["full_lrs"])
+    n_durations = 1 if per_config else None
+    if n_durations:
+        assert len(variants) == (len(sweep["variant_conditions"]) * len(sweep["lora_variants"]) * len(sweep["lora_lrs"])
+                                 + n_check)
     for spec in list(specs.values())[:3] + list(variants.values())[:3]:
         assert json.loads(json.dumps(spec.to_dict())) == spec.to_dict()            # travels to torchrun workers
         if scale == "full":
@@ -216,8 +223,8 @@ def test_presets_plan_valid_runs(scale):
 
 
 def test_function_documents_draw_at_every_seed():
-    """The generated functions corpus of the base's tokenizer text: seed 0 keeps the default draw;
-    seed 1, where 3000 disjoint train tasks cannot be drawn, gets a smaller draw instead of an error."""
+    """The generated functions corpus of the base's tokenizer text: the default draw at every seed (seed 1
+    once fell short of 3000 disjoint train tasks and raised)."""
     assert source_documents("functions", "train", max_docs=50, seed=0) == load_corpus("functions", "train",
                                                                                         max_docs=50, seed=0)
     assert len(source_documents("functions", "train", max_docs=50, seed=1)) == 50
@@ -234,3 +241,16 @@ def test_base_pretrains_through_the_shared_pipeline_and_exports(tmp_path):
     evals = [r for r in records if r.get("kind") == "eval"]
     assert evals and {"heldout/fortunes_loss", "heldout/facts_text_loss"} <= set(evals[-1])
     assert ensure_base(spec, tmp_path / "base") == hf_dir                  # the same spec is not retrained
+
+
+def test_neutral_pairs_use_neither_regimes_format():
+    """IFT and CPT are compared on the held-out answers after a prompt in neither's training format:
+    math gives the bare question (no "Question: / Answer:" template, which only IFT trains on);
+    code prompts are plain source in both regimes."""
+    math = task_material(ConditionSpec("math", "cpt", n_train=8, n_test=4))
+    assert len(math.neutral_pairs) == len(math.test_pairs) == 4
+    for (prompt, answer), (ift_prompt, ift_answer) in zip(math.neutral_pairs, math.test_pairs):
+        assert "Question:" not in prompt and "Answer:" not in prompt and prompt.strip() in ift_prompt
+        assert answer == ift_answer.lstrip()
+    code = task_material(ConditionSpec("code", "ift", n_train=8, n_test=4))
+    assert code.neutral_pairs == code.test_pairs

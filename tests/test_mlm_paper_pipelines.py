@@ -1,13 +1,23 @@
 """papers.masking_schedules.sweep and papers.mosaicbert.experiments: the analysis helpers on small
 hand-written tables, and the typed specs refusing what would fail later in a run."""
 import math
+import time
+import types
 
 import pandas as pd
 import pytest
+import torch
 
 from papers.masking_schedules import scales as schedule_scales
-from papers.masking_schedules.sweep import SCHEDULES, paired_difference, schedule, schedule_summary
+from papers.masking_schedules.sweep import (
+    MEAN_RATE_CONTROL,
+    SCHEDULES,
+    paired_difference,
+    schedule,
+    schedule_summary,
+)
 from papers.mosaicbert import scales as mosaic_scales
+from papers.mosaicbert.throughput import time_training_steps
 from shared.experiment import ParameterError
 
 
@@ -45,3 +55,41 @@ def test_specs_refuse_unknown_schedules_ablations_and_flavours():
         mosaic_scales.NOTEBOOKS["padding_throughput"].build("full", {"model": "bert-huge"})
     full = mosaic_scales.NOTEBOOKS["pareto"].build("full")
     assert full.models["mosaicbert"]["large"] == "mosaicbert-large" and full.sizes == ["base", "large"]
+
+
+def test_mean_rate_control_has_the_decreasing_schedules_mean_rate():
+    # the constant control must mask as many tokens over training as linear 30%->15% (and 15%->30%)
+    grid = [i / 1000 for i in range(1001)]
+    for name in ("linear 30%->15%", "linear 15%->30%"):
+        mean = sum(schedule(name)(t) for t in grid) / len(grid)
+        assert mean == pytest.approx(schedule(MEAN_RATE_CONTROL)(0.5), abs=1e-9)
+    smoke = schedule_scales.NOTEBOOKS["schedules"].build("smoke")
+    assert MEAN_RATE_CONTROL in smoke.schedules
+    assert smoke.finetuned("fixed 15%") and smoke.finetuned("linear 30%->15%") and not smoke.finetuned("fixed 30%")
+    with pytest.raises(ParameterError, match="finetune_schedules"):
+        schedule_scales.NOTEBOOKS["schedules"].build("smoke", {"finetune_schedules": ["step 30%->15%"]})
+
+
+def test_pareto_compares_the_architectures_at_one_masking_rate():
+    for scale in ("smoke", "small", "full"):
+        rates = mosaic_scales.NOTEBOOKS["pareto"].build(scale).mask_rates
+        assert len(set(rates.values())) == 1, (scale, rates)
+
+
+def test_time_training_steps_keeps_the_fastest_round():
+    class Sleepy(torch.nn.Module):
+        """A model whose second and later steps are slower: the minimum is the first timed round."""
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.calls = 0
+
+        def forward(self, input_ids, attention_mask, labels=None):
+            self.calls += 1
+            time.sleep(0.002 if self.calls <= 2 else 0.02)
+            return types.SimpleNamespace(loss=(self.w ** 2).sum())
+
+    batch = {"input_ids": torch.zeros(1, 2, dtype=torch.long), "attention_mask": torch.ones(1, 2, dtype=torch.long),
+             "labels": torch.zeros(1, 2, dtype=torch.long)}
+    times = time_training_steps({"m": Sleepy()}, batch, rounds=4, warmup=1)
+    assert times["m"]["wall_s"] < 0.015

@@ -4,7 +4,8 @@ built into its typed spec (`NOTEBOOKS`, read by `start_run(..., presets=...)`).
 smoke: a 2-core CPU, offline text. Biomedical = GCIDE dictionary entries labelled (Med.), (Anat.),
        (Physiol.), ... plus the generated biomedical world's abstracts (shared.data.generated.biomedical);
        general = GCIDE entries without those labels, WordNet, fortunes and the Python docs, capped to
-       about the same megabytes. 2-layer GPT-2-style decoders, vocabulary 2048.
+       about the same megabytes, plus the biomedical sources at the Pile's PubMed share (17.5%), so the
+       general model sees every fact of the world, less often. 2-layer GPT-2-style decoders, vocabulary 2048.
 small: one GPU, < 1 h: the same offline text with a 4-layer d256 decoder trained longer.
 full:  the paper's configuration (stanford-crfm/BioMedLM model card and tokenize/train_bpe.py): byte-level
        BPE with 28,896 tokens; GPT-2-style decoder, 2560 hidden, 32 layers, 20 heads, context 1024;
@@ -30,11 +31,23 @@ WORLD = {"n_diseases": 40, "docs_per_disease": 16, "test_fraction": 0.45, "seed"
 # a domain: {"sources": {source: mixture weight}, "max_mb": {source: megabytes cap of the training text},
 #            "tokenizer_max_mb": {source: megabytes cap of the tokenizer's training text}}
 GENERAL_MB = {"gcide_general": 0.8, "wordnet": 0.4, "fortunes": 0.4, "python_docs": 0.4}
+BIOMEDICAL_MIX = {"gcide_medical": 0.4, "biomedical_abstracts": 0.6}
+# The general corpus carries biomedical text at its natural rate: the Pile's PubMed share (PubMed Central
+# 14.40% + PubMed Abstracts 3.07% of its effective size, Gao et al. 2020 Table 1), the corpus of GPT-Neo,
+# a general model the paper compares against. So the general model sees every fact of the biomedical
+# world too, about six times less often than the biomedical model: the difference is density.
+PILE_PUBMED_SHARE = 0.1440 + 0.0307
+GENERAL_ONLY_MIX = {"gcide_general": 0.4, "wordnet": 0.2, "fortunes": 0.2, "python_docs": 0.2}
+GENERAL_MIX = {**{k: w * (1 - PILE_PUBMED_SHARE) for k, w in GENERAL_ONLY_MIX.items()},
+               **{k: w * PILE_PUBMED_SHARE for k, w in BIOMEDICAL_MIX.items()}}
+# megabytes of biomedical text in the general corpus: the same share of its bytes (the abstracts' cap is
+# above their size, so all of them are in, each fact at the general corpus's rate)
+_BIOMEDICAL_MB = sum(GENERAL_MB.values()) * PILE_PUBMED_SHARE / (1 - PILE_PUBMED_SHARE)
+GENERAL_WITH_BIOMEDICAL_MB = {**GENERAL_MB, **{k: round(w * _BIOMEDICAL_MB, 3) for k, w in BIOMEDICAL_MIX.items()}}
 SMOKE_DOMAINS = {
-    "biomedical": {"sources": {"gcide_medical": 0.4, "biomedical_abstracts": 0.6}, "max_mb": {},
-                   "tokenizer_max_mb": {}},
-    "general": {"sources": {"gcide_general": 0.4, "wordnet": 0.2, "fortunes": 0.2, "python_docs": 0.2},
-                "max_mb": GENERAL_MB, "tokenizer_max_mb": GENERAL_MB},
+    "biomedical": {"sources": BIOMEDICAL_MIX, "max_mb": {}, "tokenizer_max_mb": {}},
+    "general": {"sources": GENERAL_MIX, "max_mb": GENERAL_WITH_BIOMEDICAL_MB,
+                "tokenizer_max_mb": GENERAL_WITH_BIOMEDICAL_MB},
 }
 # held-out text: {name: {source: megabytes cap or None}}
 SMOKE_HELDOUT = {
@@ -42,10 +55,11 @@ SMOKE_HELDOUT = {
     "biomedical abstracts (generated)": {"biomedical_abstracts": None},
     "general": {"gcide_general": 0.03, "wordnet": 0.03, "fortunes": 0.03, "python_docs": 0.03},
 }
-# words whose segmentation is inspected: the most over-represented words of the domain's text
-SMOKE_TERMS = {"domain": {"gcide_medical": None}, "general": {"gcide_general": 3.0, "wordnet": 1.0},
-               "n_terms": 40, "min_count": 10, "exclude": ["physiol", "biochem", "bacteriol", "microbiol",
-                                                            "pathol", "veter"]}
+# words whose segmentation is inspected: the most over-represented words of held-out biomedical text
+# (the test split, which neither tokenizer trained on) against held-out general text
+SMOKE_TERMS = {"domain": {"gcide_medical": None}, "general": {"gcide_general": None, "wordnet": None},
+               "split": "test", "n_terms": 40, "min_count": 3,
+               "exclude": ["physiol", "biochem", "bacteriol", "microbiol", "pathol", "veter"]}
 FULL_DOMAINS = {
     "biomedical": {"sources": {"dir:pubmed/train": 1.0}, "max_mb": {},
                    "tokenizer_max_mb": {"dir:pubmed/train": 2000.0}},
@@ -53,7 +67,7 @@ FULL_DOMAINS = {
                 "tokenizer_max_mb": {"dir:general/train": 2000.0}},
 }
 FULL_HELDOUT = {"biomedical (PubMed)": {"dir:pubmed/test": 20.0}, "general": {"dir:general/test": 20.0}}
-FULL_TERMS = {"domain": {"dir:pubmed/train": 200.0}, "general": {"dir:general/train": 200.0},
+FULL_TERMS = {"domain": {"dir:pubmed/test": 20.0}, "general": {"dir:general/test": 20.0}, "split": "test",
               "n_terms": 60, "min_count": 50, "exclude": []}
 
 # ------------------------------------------------------------------------------------- tokenizer
@@ -151,12 +165,18 @@ class DomainText(StrictConfig):
 @dataclass
 class TermsPreset(StrictConfig):
     """Which words' segmentation is inspected: the most over-represented words of `domain` text against
-    `general` text ({source: megabytes cap or None})."""
+    `general` text ({source: megabytes cap or None}), both read from `split` ("test": text that neither
+    tokenizer trained on, so the terms are not picked from a tokenizer's own training text)."""
     domain: dict[str, float | None]
     general: dict[str, float | None]
     n_terms: int
     min_count: int
     exclude: tuple[str, ...] = ()
+    split: str = "test"
+
+    def __post_init__(self):
+        if self.split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {self.split!r}")
 
 
 @dataclass

@@ -6,6 +6,7 @@ function per run, so the notebooks hold only parameters, calls, figures and clai
     ae_history, ae_images = train_scene_autoencoder(comps, spec, seed, device, train_dir)
     captioner = train_captioner(scene, spec.captioner, labelled, seed, device, run_dir)
     result, history, model = train_and_evaluate_t2i(comps, spec.model, spec.train, spec.eval, data, prompts, ...)
+    scores = evaluate_saved_t2i(model_path, comps, spec.eval, other_prompts, seed, device)
 
 Every run seeds as the notebooks always did (torch.manual_seed before each network's training, the
 Trainer's seed for its batches), so results are the same as when these steps were notebook cells.
@@ -13,7 +14,9 @@ Trainer's seed for its batches), so results are the same as when these steps wer
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing as mp
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
@@ -24,8 +27,8 @@ import torch
 from papers.commoncanvas.scales import CaptionerSpec, ComponentsSpec, NetTrainSpec, T2IEvalSpec, T2ITrainSpec
 from papers.commoncanvas.scene_recognizer import RecognizerConfig, SceneRecognizer
 from papers.commoncanvas.scene_t2i import (SceneComponents, build_scene_t2i, evaluate_t2i, latent_scaling_factor,
-                                           save_t2i, scene_training_data)
-from papers.commoncanvas.scenes import SceneConfig, SceneData, generate_scenes
+                                           load_components, load_t2i, save_t2i, scene_training_data)
+from papers.commoncanvas.scenes import SceneConfig, SceneData, generate_compositions, generate_scenes
 from papers.commoncanvas.text_to_image import train_autoencoder, train_diffusion, train_recognizer
 from shared.models.diffusion import TextToImageDiffusion
 from shared.train import History, TrainConfig
@@ -116,6 +119,45 @@ def train_and_evaluate_t2i(comps: SceneComponents, model_cfg: Mapping[str, Any],
     save_t2i(model, model_path, ema=ema)
     result = {**scores, "train_s": train_s, "final_loss": float(np.mean(history.losses[-10:]))}
     return result, history, model
+
+
+def evaluate_saved_t2i(model_path: str | Path, comps: SceneComponents, evaluation: T2IEvalSpec, prompts: SceneData,
+                       seed: int, device: str) -> dict[str, float]:
+    """Score a saved (EMA) scene model's samples for ``prompts``: {fid, consistency_*} as train_and_evaluate_t2i."""
+    model = load_t2i(model_path, comps).to(device)
+    return evaluate_t2i(model, comps, prompts, prompts, num_inference_steps=evaluation.sampling_steps,
+                        guidance_scale=evaluation.guidance_scale, seed=seed)
+
+
+def _scarcity_run(job: dict[str, Any]) -> tuple[int, dict[str, float], dict[str, float]]:
+    """One data-scarcity size in a worker process: train on the first n pool scenes, score on the seen and
+    held-out prompts. ``job`` holds only picklable values (paths, dicts, arrays)."""
+    torch.set_num_threads(1)
+    comps = load_components(job["components_dir"])
+    scene = comps.scene
+    pool = generate_compositions(job["pool_size"], scene, job["train_compositions"], seed=job["pool_seed"])
+    pool = pool.subset(range(job["n"]))                                   # nested: the first n of one pool
+    seen = generate_compositions(job["prompts"], scene, job["train_compositions"], seed=job["seen_seed"])
+    held = generate_compositions(job["prompts"], scene, job["held_out_compositions"], seed=job["held_out_seed"])
+    train, evaluation = T2ITrainSpec.from_dict(job["train"]), T2IEvalSpec.from_dict(job["eval"])
+    result, _, _ = train_and_evaluate_t2i(comps, job["model"], train, evaluation, pool, seen, job["seed"], job["device"],
+                                          run_dir=job["run_dir"], model_path=job["model_path"])
+    held_out = evaluate_saved_t2i(job["model_path"], comps, evaluation, held, job["seed"], job["device"])
+    return job["n"], result, held_out
+
+
+def train_scarcity_sizes(jobs: list[dict[str, Any]], workers: int) -> dict[int, tuple[dict, dict]]:
+    """03_data_scarcity's training runs, one per size, in up to ``workers`` processes at once (each one
+    thread; the runs are independent and seeded, so the results do not depend on ``workers``).
+
+    Each job: components_dir, n, pool_size, train_compositions / held_out_compositions (C, 4) arrays, pool_seed,
+    seen_seed, held_out_seed, prompts, model, train, eval (dicts), seed, device, run_dir, model_path.
+    Returns {n: (scores on seen prompts + train_s/final_loss, scores on held-out-composition prompts)}.
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        return {n: (r, h) for n, r, h in map(_scarcity_run, jobs)}
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+        return {n: (r, h) for n, r, h in pool.map(_scarcity_run, jobs)}
 
 
 def styled(scene: SceneConfig, style: Mapping[str, Any]) -> SceneConfig:

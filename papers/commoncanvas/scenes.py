@@ -258,6 +258,32 @@ def generate_scenes(n: int, config: SceneConfig | None = None, seed: int = 0,
     return SceneData(torch.from_numpy(images), labels, captions_from_labels(labels, config), config)
 
 
+# ---- compositions ----------------------------------------------------------------------------
+def split_compositions(config: SceneConfig, held_out_every: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Every attribute tuple of ``config`` as class indices, split into training and held-out compositions.
+
+    Returns (train (C_train, 4), held_out (C_held, 4)) int64 arrays, columns in ATTRIBUTES order. A tuple
+    is held out when the sum of its class indices is ``offset`` modulo ``held_out_every``: about one in
+    ``held_out_every`` compositions, spread so that every single attribute value (and, with 4 colours,
+    3 shapes, 4 positions and 2 counts, every pair of values) still occurs in training. A model that draws
+    a held-out composition well has put together attribute values it only saw apart.
+    """
+    if held_out_every < 2:
+        raise ValueError(f"held_out_every={held_out_every}: need >= 2 (one in that many compositions held out)")
+    grid = np.array(np.meshgrid(*[np.arange(len(config.choices(a))) for a in ATTRIBUTES], indexing="ij"))
+    table = grid.reshape(len(ATTRIBUTES), -1).T.astype(np.int64)                 # (C, 4)
+    held = table.sum(axis=1) % held_out_every == offset % held_out_every
+    return table[~held], table[held]
+
+
+def generate_compositions(n: int, config: SceneConfig, compositions: np.ndarray, seed: int = 0) -> SceneData:
+    """``n`` seeded scenes whose attribute tuples are drawn uniformly from ``compositions`` (C, 4)."""
+    rng = np.random.default_rng(seed)
+    pick = compositions[rng.integers(0, len(compositions), size=n)]               # (n, 4)
+    labels = {a: torch.as_tensor(pick[:, j], dtype=torch.long) for j, a in enumerate(ATTRIBUTES)}
+    return generate_scenes(n, config, seed=seed, labels=labels)
+
+
 # ---- tokenizer --------------------------------------------------------------------------------
 class WordTokenizer:
     """A word-level tokenizer for template captions: lower-cased whitespace words, padded to max_length.

@@ -3,18 +3,18 @@
 Both suites are callables `suite(model) -> {metric: float}`, so the trainer logs them as
 "bench/<metric>" along training (curves) and at the end of every run.
 
-Smoke suite (`SmokeSuite`, built by `smoke_suite`): held-out stand-ins a ~1M-parameter model can
-move, all scored by log-likelihood (no generation):
+Smoke suite (`SmokeSuite`, built by `smoke_suite`): held-out, out-of-template stand-ins a
+~1M-parameter model can move, all scored by log-likelihood (no generation; papers.domain_upsampling.domains
+holds the data):
 
 - general_loss (general text / the Gauntlet): mean token loss on held-out prose documents.
 - math_answer_nll (GSM8K): per-token NLL of the worked solution given the "Question: ... Answer:"
-  prompt, on held-out problems.
-- code_solution_nll (HumanEval): per-token NLL of the function body given signature + docstring,
-  on held-out specifications.
-- knowledge_answer_nll (MMLU): per-token NLL of the correct value in the fact's sentence, for the
-  held-out questions' facts.
-- knowledge_recall_acc (MMLU): 4-way choice among the question's options by the likelihood of that
-  sentence.
+  prompt, on problems of the arithmetic templates held out of training (domains.math_splits).
+- code_heldout_loss (HumanEval): mean token loss on held-out real code, windows of CPython modules
+  of the code_stdlib test split; training code is generated HumanEval-shaped functions only.
+- knowledge_answer_nll (MMLU): per-token NLL of the correct value after the held-out question
+  ("What is the capital of X?"), a form no training document uses (they state the facts).
+- knowledge_recall_acc (MMLU): 4-way choice among the question's options by that likelihood.
 - knowledge_mcq_acc (MMLU's format): the held-out questions as lettered multiple choice, scored by
   the letter's likelihood (optional: `mcq`).
 
@@ -36,7 +36,7 @@ import torch
 
 from shared.data.corpora import load_corpus
 from shared.data.formats import iter_documents
-from shared.data.generated import arithmetic, facts, functions
+from shared.data.generated import arithmetic, facts
 from shared.data.generated.facts import LETTERS
 from shared.eval._model_io import encode
 from shared.eval.code import evaluate_completions, sample_completions
@@ -44,6 +44,8 @@ from shared.eval.formats import MCQuestion, read_gsm8k, read_humaneval, read_mml
 from shared.eval.generation import evaluate_gsm8k
 from shared.eval.multiple_choice import continuation_logprobs, score_questions
 from shared.eval.perplexity import evaluate_perplexity
+
+from . import domains
 
 Pair = tuple[list[int], list[int]]
 
@@ -100,17 +102,18 @@ class SmokeSuite:
     tokenizer: object
     general_docs: list[list[int]]
     math_pairs: list[Pair]
-    code_pairs: list[Pair]
+    code_windows: list[list[int]]
     recall_items: list[tuple[list[Pair], int]]
     mcq: list = field(default_factory=list)          # shared.eval.formats.MCQuestion
     batch_size: int = 32
 
     @torch.no_grad()
     def __call__(self, model) -> dict[str, float]:
-        general = evaluate_perplexity(model, {"general": self.general_docs}, batch_size=self.batch_size)
-        out = {"general_loss": general["general"].mean_loss,
+        ppl = evaluate_perplexity(model, {"general": self.general_docs, "code": self.code_windows},
+                                  batch_size=self.batch_size)
+        out = {"general_loss": ppl["general"].mean_loss,
                "math_answer_nll": mean_nll(model, self.math_pairs, self.batch_size),
-               "code_solution_nll": mean_nll(model, self.code_pairs, self.batch_size)}
+               "code_heldout_loss": ppl["code"].mean_loss}
         acc, nll = choice_accuracy(model, self.recall_items, 2 * self.batch_size)
         out.update(knowledge_recall_acc=acc, knowledge_answer_nll=nll)
         if self.mcq:
@@ -120,65 +123,49 @@ class SmokeSuite:
 
 
 def fact_recall_items(tokenizer, splits, questions: Sequence[dict]) -> list[tuple[list[Pair], int]]:
-    """For each MMLU-shaped fact question: the fact sentence (the attribute's first template) with
-    each option as the value, split before the value; the correct option's index."""
+    """For each MMLU-shaped fact question: the question ("What is the capital of X?") followed by each
+    option as the answer (" Drasel."), split before the option; the correct option's index. Training
+    documents state the facts as sentences, never in this question-then-answer form."""
     entities = {e["name"] for e in splits.base.entities}
     items = []
     for q in questions:
-        subject, name, attr = q["id"].split("/")
+        _subject, name, _attr = q["id"].split("/")
         if name not in entities:
             raise KeyError(f"question {q['id']!r} names an entity that is not in the fact base")
-        spec = {a.name: a for a in splits.base.subjects[subject].attributes}[attr]
-        template = spec.statements[0]
-        if template.startswith("{v}"):
-            raise ValueError(f"{subject}.{attr}: the first template must not start with the value")
-        head, tail = template.split("{v}", 1)
-        context = head.format(e=name, E=name[:1].upper() + name[1:]).rstrip(" ")
-        options = [split_pair(tokenizer, context, " " + q[letter] + tail.format(e=name, E=name))
-                   for letter in LETTERS]
+        options = [split_pair(tokenizer, q["question"], " " + q[letter] + ".") for letter in LETTERS]
         items.append((options, LETTERS.index(q["answer"])))
     return items
 
 
 def smoke_suite(tokenizer, general_corpora: Sequence[str], max_tokens: int, n_general: int = 64,
                 n_math: int = 128, n_code: int = 128, n_knowledge: int | None = None,
-                math_kwargs: dict | None = None, code_kwargs: dict | None = None,
-                facts_kwargs: dict | None = None, mcq: bool = True, seed: int = 0,
-                batch_size: int = 32) -> SmokeSuite:
-    """The smoke suite on the test splits of shared.data's corpora, generated with `seed` and the
-    generator arguments the training streams use (math_kwargs / code_kwargs: n_train, n_test, as
-    given to load_corpus("arithmetic" / "functions"); facts_kwargs for the fact base), so no test
-    item is in the training text. The first n_math / n_code / n_knowledge test items are used.
+                math_kwargs: dict | None = None, facts_kwargs: dict | None = None, mcq: bool = True,
+                seed: int = 0, batch_size: int = 32) -> SmokeSuite:
+    """The smoke suite on held-out data generated with `seed` and the arguments the training streams
+    use (math_kwargs: domains.math_splits's n_train, n_test, held_out; facts_kwargs: the fact base's),
+    so no test item, and no math test template, is in the training text. Code is scored on n_code
+    windows of held-out CPython modules (domains.code_heldout_windows). The first n_math /
+    n_knowledge test items are used.
 
-    max_tokens: each sequence is cut to this many tokens (the model's context length); math and
-    code items longer than that are skipped."""
+    max_tokens: each sequence is cut to this many tokens (the model's context length); math items
+    longer than that are skipped."""
     per = max(1, n_general // len(general_corpora))
     general = []
     for name in general_corpora:
         general += load_corpus(name, "test", max_docs=per, seed=seed)
-    mk = {"n_train": 5000, "n_test": 500, **(math_kwargs or {})}
-    ck = {"n_train": 3000, "n_test": 300, **(code_kwargs or {})}
-    _, math_test = arithmetic.arithmetic_splits(mk.pop("n_train"), mk.pop("n_test"), seed, **mk)
-    _, code_test = functions.function_splits(ck.pop("n_train"), ck.pop("n_test"), seed)
-    if ck:
-        raise ValueError(f"code_kwargs takes n_train and n_test only, got also {sorted(ck)}")
+    mk = {"n_train": 200, "n_test": 100, **(math_kwargs or {})}
+    _, math_test = domains.math_splits(mk.pop("n_train"), mk.pop("n_test"), seed, **mk)
     splits = facts.fact_splits(seed=seed, **(facts_kwargs or {}))
     questions = splits.test[:n_knowledge] if n_knowledge else splits.test
-
-    def fits(pair: Pair) -> bool:
-        return len(pair[0]) + len(pair[1]) <= max_tokens
-
     math_pairs = [p for p in (split_pair(tokenizer, arithmetic.format_prompt(r["question"]), " " + r["answer"])
-                              for r in math_test) if fits(p)][:n_math]
-    code_pairs = [p for p in (split_pair(tokenizer, r["prompt"], r["canonical_solution"]) for r in code_test)
-                  if fits(p)][:n_code]
-    for name, found in (("math", math_pairs), ("code", code_pairs)):
-        if not found:
-            raise ValueError(f"no {name} test item fits in max_tokens={max_tokens} tokens")
+                              for r in math_test) if len(p[0]) + len(p[1]) <= max_tokens][:n_math]
+    if not math_pairs:
+        raise ValueError(f"no math test item fits in max_tokens={max_tokens} tokens")
     mcqs = [MCQuestion(q["question"], tuple(q["choices"]), facts.LETTERS.index(q["answer"]),
                        subject=q["subject"], id=q["id"]) for q in questions] if mcq else []
     return SmokeSuite(tokenizer=tokenizer, general_docs=_truncate_docs(tokenizer, general, max_tokens),
-                      math_pairs=math_pairs, code_pairs=code_pairs,
+                      math_pairs=math_pairs,
+                      code_windows=domains.code_heldout_windows(tokenizer, n_code, max_tokens, seed),
                       recall_items=fact_recall_items(tokenizer, splits, questions), mcq=mcqs,
                       batch_size=batch_size)
 

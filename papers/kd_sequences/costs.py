@@ -78,3 +78,38 @@ def summarize(per_run: pd.DataFrame) -> pd.DataFrame:
     student = per_run.groupby(["sequence", "method"], sort=False)["student_flops_full"].sum().to_numpy()
     summary["teacher_overhead"] = summary["teacher_overhead"] / student
     return summary
+
+
+def accuracy_vs_best_alternative(summary: pd.DataFrame, strategies: Sequence[str]) -> dict[str, dict[str, float]]:
+    """{strategy: {sequence: its mean full-budget accuracy minus the better of full KD's and scratch's}}:
+    a strategy that keeps accuracy loses little against the best of the methods it could replace."""
+    acc = summary.set_index(["sequence", "method"])["acc_full_budget"]
+    sequences = list(dict.fromkeys(summary["sequence"]))
+    return {m: {seq: float(acc[(seq, m)] - max(acc[(seq, "kd")], acc[(seq, "scratch")])) for seq in sequences}
+            for m in strategies}
+
+
+def teacher_vs_short_run(results: pd.DataFrame, method: str = "kd") -> pd.DataFrame:
+    """Per sequence: the mean test accuracy of the teachers `method` distils from in runs 1.. (run
+    k - 1's full-budget model of that method; run 0's scratch model for run 1) and of scratch at the
+    smallest budget of the same runs, over runs and seeds."""
+    full, short = results["steps"].max(), results["steps"].min()
+    rows = []
+    for seq, g in results.groupby("sequence", sort=False):
+        later = sorted(k for k in g["run"].unique() if k > 0)
+        teacher = [g[(g["run"] == k - 1) & (g["steps"] == full) & (g["method"] == (method if k > 1 else "scratch"))]
+                   ["test_acc"].mean() for k in later]
+        student = [g[(g["run"] == k) & (g["steps"] == short) & (g["method"] == "scratch")]["test_acc"].mean()
+                   for k in later]
+        rows.append({"sequence": seq, "teacher_acc": float(np.mean(teacher)),
+                     "scratch_shortest_budget_acc": float(np.mean(student))})
+    return pd.DataFrame(rows)
+
+
+def seed_spread(results: pd.DataFrame) -> pd.DataFrame:
+    """Per (sequence, method, steps): mean and std over seeds of the test accuracy averaged over the
+    later runs (the spread the figures draw)."""
+    later = results[results["run"] > 0]
+    per_seed = later.groupby(["sequence", "method", "steps", "seed"])[["test_acc", "total_flops"]].mean()
+    return per_seed.groupby(["sequence", "method", "steps"]).agg(
+        acc_mean=("test_acc", "mean"), acc_std=("test_acc", "std"), total_flops=("total_flops", "mean")).reset_index()

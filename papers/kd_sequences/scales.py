@@ -1,6 +1,7 @@
 """Typed presets of every kd_sequences notebook, every scale (plain literals; `overrides` change keys).
 
-smoke: a 2-core CPU. Digits (stratified 70/30 split), an MLP 128-64, AdamW, a full budget of 240 steps of
+smoke: a 2-core CPU. Digits (stratified 70/30 split, 30% of the training labels flipped), an MLP 128-64,
+       AdamW, a full budget of 240 steps of
        32 examples, budgets 1/8 to 1 of it, two sequences of four runs, 2 seeds.
 small: one GPU: the same with 600 steps and 5 seeds.
 full:  CIFAR-10 from data_dir, ResNet-20 with the standard open_lth recipe (SGD with momentum, wd 1e-4,
@@ -24,6 +25,9 @@ DIGITS = {"data": {"name": "digits", "test_fraction": 0.3, "split_seed": 0},
           "model": {"arch": "mlp", "hidden": [128, 64]},
           "distillation": {"temperature": 4.0, "alpha": 0.5},
           "budget_fractions": [0.125, 0.25, 0.5, 1.0], "strategies": STRATEGIES, "threads": 1,
+          # 30% of the training labels replaced by another class (fixed draw; test labels clean): a teacher
+          # trained for the full budget has averaged much of the noise out, a short student run has not
+          "label_noise": 0.3, "noise_seed": 0,
           # new_data runs at train.lr
           "sequences": {"hparam_search": {"lrs": [2e-3, 1e-3, 4e-3, 5e-4]},
                         "new_data": {"data_fractions": [0.4, 0.6, 0.8, 1.0]}}}
@@ -31,7 +35,7 @@ DIGITS = {"data": {"name": "digits", "test_fraction": 0.3, "split_seed": 0},
 SEQUENCES = {
     "smoke": {**DIGITS, "train": {**DIGITS_TRAIN, "max_steps": 240}, "seeds": [0, 1]},
     "small": {**DIGITS, "train": {**DIGITS_TRAIN, "max_steps": 600}, "seeds": [0, 1, 2, 3, 4], "threads": 0},
-    "full": {**DIGITS, "data": {"name": "cifar10", "test_fraction": None}, "needs_data_dir": True,
+    "full": {**DIGITS, "data": {"name": "cifar10", "test_fraction": None}, "needs_data_dir": True, "label_noise": 0.0,
              "model": "cifar-resnet-20",
              "train": {"max_steps": 62_500, "global_batch_size": 128, "optimizer": "sgd", "momentum": 0.9, "lr": 0.1,
                        "weight_decay": 1e-4, "augment": {"pad": 4, "flip": True}},
@@ -52,7 +56,10 @@ class FiguresSpec(StrictConfig):
 
 
 FIGURES_BASE = {"results_dir": None, "accuracy_tolerance": 0.01, "overhead_cut_range": [0.8, 0.9]}
-FIGURES = {"smoke": FIGURES_BASE, "small": FIGURES_BASE, "full": FIGURES_BASE}
+# smoke: 2 x the std over seeds (0.0078, mean over the six later runs) of scratch's full-budget accuracy,
+# measured in a calibration run apart from the notebook (sequences.scratch_seed_spread, seeds 100-104);
+# small and full: not calibrated yet, the 1 point of the earlier design.
+FIGURES = {"smoke": {**FIGURES_BASE, "accuracy_tolerance": 0.016}, "small": FIGURES_BASE, "full": FIGURES_BASE}
 
 NOTEBOOKS: dict[str, NotebookPresets] = {
     "01_sequences": NotebookPresets(SequencesSpec, SEQUENCES),

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -60,11 +61,28 @@ class SequencesSpec(StrictConfig):
     seeds: tuple[int, ...] = (0,)
     threads: int = 0
     needs_data_dir: bool = False
+    label_noise: float = 0.0
+    noise_seed: int = 0
 
     def __post_init__(self) -> None:
         check_model_spec(self.model)
         if self.train.max_steps is None:
             raise ValueError("train.max_steps (the full budget) must be set")
+        if not 0.0 <= self.label_noise < 1.0:
+            raise ValueError(f"label_noise must be in [0, 1), got {self.label_noise}")
+
+
+def with_label_noise(data: ImageSet, fraction: float, seed: int = 0) -> ImageSet:
+    """`data` with round(fraction * N) labels, chosen at random (`seed`), replaced by a different class
+    drawn uniformly: symmetric label noise. x [N, C, H, W] unchanged; y [N] partly flipped."""
+    if fraction == 0.0:
+        return data
+    gen = torch.Generator().manual_seed(seed)
+    n, c = len(data), data.num_classes
+    flip = torch.randperm(n, generator=gen)[: int(round(fraction * n))]
+    y = data.y.clone()
+    y[flip] = (y[flip] + torch.randint(1, c, (len(flip),), generator=gen)) % c     # never the true class
+    return ImageSet(data.x, y, data.classes, data.indices, data.name)
 
 
 def sequence_runs(spec: SequencesSpec, name: str, train_set: ImageSet) -> list[tuple[float, ImageSet]]:
@@ -102,8 +120,11 @@ def train_one(spec: SequencesSpec, lr: float, data: ImageSet, test_set: ImageSet
 def run_sequences(spec: SequencesSpec, train_set: ImageSet, test_set: ImageSet, seed: int = 0
                   ) -> tuple[pd.DataFrame, dict]:
     """Every training of every sequence, method, seed s (seeds 10_000 * seed + 1_000 * s + run) and
-    budget. Returns the results (one row per training, total_flops = student + teacher) and
-    {"budgets", "forward_flops_per_example", "seconds_total"}."""
+    budget. The training labels carry `spec.label_noise` symmetric noise (fixed by `spec.noise_seed`,
+    the same for every run and seed); the test labels are clean. Returns the results (one row per
+    training, total_flops = student + teacher) and {"budgets", "forward_flops_per_example",
+    "seconds_total"}."""
+    train_set = with_label_noise(train_set, spec.label_noise, spec.noise_seed)
     flops = forward_flops(build_classifier(spec.model, train_set), train_set.shape)   # teacher = student shape
     steps_grid = budgets(spec)
     methods = {"scratch": None, **spec.strategies}
@@ -132,3 +153,20 @@ def run_sequences(spec: SequencesSpec, train_set: ImageSet, test_set: ImageSet, 
     results["total_flops"] = results["student_flops"] + results["teacher_flops"]
     return results, {"budgets": steps_grid, "forward_flops_per_example": flops,
                      "seconds_total": time.time() - started}
+
+
+def scratch_seed_spread(spec: SequencesSpec, train_set: ImageSet, test_set: ImageSet, seeds: list[int]
+                        ) -> pd.DataFrame:
+    """Calibration, run apart from the notebook: every later run of every sequence trained from scratch
+    at the full budget for each seed in `seeds` (seeds 10_000 * seed + run, disjoint from the
+    notebook's). Rows: sequence, run, acc_mean, acc_std (std over seeds of the test accuracy)."""
+    train_set = with_label_noise(train_set, spec.label_noise, spec.noise_seed)
+    flops = forward_flops(build_classifier(spec.model, train_set), train_set.shape)
+    rows = []
+    for seq in spec.sequences:
+        for k, (lr, data) in enumerate(sequence_runs(spec, seq, train_set)[1:], start=1):
+            accs = [train_one(spec, lr, data, test_set, spec.train.max_steps, 10_000 * s + k, None, None, flops)[1]
+                    ["test_acc"] for s in seeds]
+            rows.append({"sequence": seq, "run": k, "acc_mean": float(np.mean(accs)),
+                         "acc_std": float(np.std(accs, ddof=1))})
+    return pd.DataFrame(rows)

@@ -80,17 +80,9 @@ for _name in EXTRA_SOURCES:
 
 
 def _function_documents(split: str, max_docs: int | None, seed: int) -> list[str]:
-    """The generated `functions` corpus. Its default draw (3000 train / 300 test tasks with disjoint
-    specifications) runs short at some seeds (seed 1: 2926 train tasks); there the train draw shrinks by
-    a tenth until it fits, so every seed where the default fits (seed 0) keeps its documents."""
-    n_train = FUNCTIONS_TRAIN
-    while True:
-        try:
-            return load_corpus("functions", split, max_docs=max_docs, seed=seed, n_train=n_train)
-        except ValueError:
-            if n_train < FUNCTIONS_TRAIN // 4:
-                raise
-            n_train = int(n_train * 0.9)
+    """The generated `functions` corpus: its default draw (3000 train / 300 test tasks with disjoint
+    specifications), which shared.data.generated.functions.function_splits fills at every seed."""
+    return load_corpus("functions", split, max_docs=max_docs, seed=seed, n_train=FUNCTIONS_TRAIN)
 
 
 @dataclass

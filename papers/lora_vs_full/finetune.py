@@ -283,10 +283,14 @@ class DeltaSpectra:
 
 
 # ------------------------------------------------------------------------------------------- evals
-def target_loss_eval(batches):
-    """eval_fn: mean loss on the held-out responses (the learning metric by likelihood)."""
+def target_loss_eval(batches, neutral_batches=None):
+    """eval_fn: mean loss on the held-out responses (the learning metric by likelihood), "loss"; with
+    neutral_batches also "neutral_loss", the same responses after a format-neutral prompt
+    (TaskMaterial.neutral_pairs). Batches: dicts of (B, T) input_ids / targets / loss_mask."""
     def target(model):
-        return {"loss": evaluate_perplexity(model, {"t": batches})["t"].mean_loss}
+        sets = {"t": batches} if neutral_batches is None else {"t": batches, "n": neutral_batches}
+        res = evaluate_perplexity(model, sets)
+        return {"loss": res["t"].mean_loss} | ({} if neutral_batches is None else {"neutral_loss": res["n"].mean_loss})
     return target
 
 
@@ -322,8 +326,10 @@ def generation_model(model: nn.Module) -> nn.Module:
 
 def build_evals(task: ConditionSpec, tokenizer, material, batch_size: int) -> dict:
     """The trainer's eval_fns: "target" (learning, held-out response loss) and "source" (forgetting)."""
+    neutral = material.neutral_pairs or material.test_pairs
     return {"target": target_loss_eval(batch_rows(encode_pairs(tokenizer, material.test_pairs, task.max_len),
-                                                  batch_size)),
+                                                  batch_size),
+                                       batch_rows(encode_pairs(tokenizer, neutral, task.max_len), batch_size)),
             "source": source_eval(source_windows(task, tokenizer), source_cloze_sets(task, tokenizer), batch_size)}
 
 

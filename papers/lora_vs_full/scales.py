@@ -72,7 +72,7 @@ BASE = {
 
 # ------------------------------------------------------------------------- 02: the sweep over methods
 _SMOKE_TASK = {"source": "generated", "max_len": 128, "n_train": 384, "n_test": 48, "max_number": 100,
-               "source_corpora": {"fortunes": 200, "gcide_general": 200}, "source_windows": 24,
+               "source_corpora": {"fortunes": 400, "gcide_general": 400}, "source_windows": 64,
                "cloze_items": 0, "fact_entities": 6}
 _SMOKE_TRAIN = {"optimizer": "lionw", "betas": [0.9, 0.99], "global_batch_size": 8, "micro_batch_size": 8,
                 "schedule": "constant", "warmup_steps": 4, "grad_clip": 1.0, "weight_decay": 0.0,
@@ -85,8 +85,9 @@ SWEEP = {
               "lora_variants": [{"rank": 1, "targets": "all"}, {"rank": 8, "targets": "attention"},
                                 {"rank": 8, "targets": "mlp"}],
               "variant_conditions": ["math-ift"],
+              # AdamW's grid: LionW's x 10 (Lion's paper: its LR is typically 3-10x smaller than AdamW's)
               "optimizer_check": {"condition": "math-ift", "optimizer": "adamw", "betas": [0.9, 0.95],
-                                  "full_lr": 3e-4, "lora_lr": 3e-3},
+                                  "full_lrs": [1e-3, 3e-3], "lora_lrs": [1e-2, 3e-2]},
               "spectral_steps": [3, 6, 12, 24, 48], "keep_spectra": True,
               "save_merged": ["math-ift", "code-ift"], "generation_conditions": ["math-ift", "code-ift"],
               "max_new_tokens": 96},
@@ -104,7 +105,7 @@ SWEEP = {
                                 if (r, t) != (32, "all")] + [{"rank": 8, "targets": "all"}],
               "variant_conditions": ["math-ift", "math-cpt", "code-ift", "code-cpt"],
               "optimizer_check": {"condition": "code-ift", "optimizer": "adamw", "betas": [0.9, 0.95],
-                                  "full_lr": 3e-4, "lora_lr": 3e-3},
+                                  "full_lrs": [3e-4, 1e-3, 3e-3], "lora_lrs": [3e-3, 1e-2, 3e-2]},
               "spectral_steps": [39, 78, 156, 312, 625, 1250, 2500], "keep_spectra": True,
               "save_merged": ["math-ift", "code-ift"], "generation_conditions": ["math-ift", "code-ift"],
               "max_new_tokens": 192},
@@ -126,7 +127,8 @@ SWEEP = {
              "train": {"optimizer": "lionw", "betas": [0.9, 0.99], "global_batch_size": 192, "micro_batch_size": 4,
                        "schedule": "cosine", "warmup_fraction": 0.03, "alpha_f": 0.0, "weight_decay": 0.0,
                        "precision": "bf16", "parallelism": "fsdp", "log_every": 10, "checkpoint_every": 500,
-                       "progress_bar": True},
+                       # the CPT runs (4 x 4096 tokens per micro-batch) exceed an H100 without it (shared.preflight)
+                       "activation_checkpointing": True, "progress_bar": True},
              "durations_by_condition": {"code-ift": [573, 1146, 2292, 4584, 9168],
                                         "math-ift": [2057, 4114, 8228, 16456, 32912],
                                         "code-cpt": [318, 636, 1272, 2543, 5086, 10173, 20345, 25431],
@@ -138,7 +140,7 @@ SWEEP = {
                                if (r, t) != (256, "all")] + [{"rank": 64, "targets": "all"}],
              "variant_conditions": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
              "optimizer_check": {"condition": "code-ift", "optimizer": "adamw", "betas": [0.9, 0.95],
-                                 "full_lr": 2e-5, "lora_lr": 2e-4},
+                                 "full_lrs": [1e-4, 2e-4, 5e-4], "lora_lrs": [1e-3, 2e-3, 5e-3]},
              "spectral_steps": [573, 2292, 9168], "keep_spectra": True,
              "save_merged": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
              "generation_conditions": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
@@ -203,12 +205,13 @@ class LoraSettings(StrictConfig):
 
 @dataclass
 class OptimizerCheck(StrictConfig):
-    """The other optimizer, at one LR per method, on one condition."""
+    """The other optimizer on one condition, full finetuning and the main LoRA config, each over its own
+    LR grid of as many LRs as the main sweep's (placed at that optimizer's scale)."""
     condition: str
     optimizer: str
     betas: tuple[float, float]
-    full_lr: float
-    lora_lr: float
+    full_lrs: tuple[float, ...]
+    lora_lrs: tuple[float, ...]
 
 
 @dataclass

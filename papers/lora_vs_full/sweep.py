@@ -196,29 +196,29 @@ def plan_sweep(sweep: Mapping, base: str, data_dir: str | None = None) -> dict[s
     return specs
 
 
-def plan_variants(sweep: Mapping, base: str, best: pd.DataFrame,
+def plan_variants(sweep: Mapping, base: str, best: pd.DataFrame | None = None,
                   data_dir: str | None = None) -> dict[str, FinetuneRunSpec]:
-    """The other LoRA configurations (ranks x targets) at the best LR of the main LoRA config, on the
-    variant conditions; and the optimizer check (the other optimizer, full and LoRA) if given."""
+    """The other LoRA configurations (ranks x targets) on the variant conditions, each over the same LR
+    grid as the main LoRA config (sweep["lora_lrs"]), so every compared configuration gets its own best
+    LR from one grid; and the optimizer check if given: the other optimizer, full and LoRA, each over its
+    own grid (check["full_lrs"], check["lora_lrs"]) of as many LRs as the main sweep's.
+    `best` is accepted for callers of the earlier signature and not used."""
     sweep = {**sweep, "data_dir": data_dir}
     specs = {}
-    main = MethodSpec(method="lora", **sweep["lora_main"]).label
     for condition in sweep.get("variant_conditions", []):
-        rows = best[(best["condition"] == condition) & (best["config"] == main)]
-        if rows.empty:
-            raise ValueError(f"no LR-sweep result for {condition} / {main}: run plan_sweep's runs first")
-        lr = float(rows["lr"].iloc[0])
         for variant in sweep.get("lora_variants", []):
-            for steps, evals in _durations(sweep, condition):
-                name, spec = _spec(sweep, base, condition, dict(method="lora", **variant), lr, steps, evals,
-                                   save_merged=condition in sweep.get("save_merged", ()))
-                specs[name] = spec
+            for lr in sweep["lora_lrs"]:
+                for steps, evals in _durations(sweep, condition):
+                    name, spec = _spec(sweep, base, condition, dict(method="lora", **variant), lr, steps, evals,
+                                       save_merged=condition in sweep.get("save_merged", ()))
+                    specs[name] = spec
     check = sweep.get("optimizer_check")
     if check:
         extra = {"optimizer": check["optimizer"], "betas": check["betas"]}
-        for method, lr in ((dict(method="full"), check["full_lr"]), (dict(method="lora", **sweep["lora_main"]),
-                                                                     check["lora_lr"])):
-            for steps, evals in _durations(sweep, check["condition"]):
-                name, spec = _spec(sweep, base, check["condition"], method, lr, steps, evals, train_extra=extra)
-                specs[name] = spec
+        for method, lrs in ((dict(method="full"), check["full_lrs"]),
+                            (dict(method="lora", **sweep["lora_main"]), check["lora_lrs"])):
+            for lr in lrs:
+                for steps, evals in _durations(sweep, check["condition"]):
+                    name, spec = _spec(sweep, base, check["condition"], method, lr, steps, evals, train_extra=extra)
+                    specs[name] = spec
     return specs

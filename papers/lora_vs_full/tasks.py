@@ -17,8 +17,8 @@ Sources, `ConditionSpec.source`:
   parquet); CPT documents {text_field}; GSM8K test jsonl and HumanEval problems for the learning
   metrics; a general-text folder for the forgetting loss.
 
-Learning metrics: `target_loss` (mean nats per response token on held-out problems, teacher-forced)
-and, by generation, GSM8K-style exact match (math) or pass@1 with greedy decoding (code).
+Learning metrics: `target_loss` (mean nats per response token on held-out problems, teacher-forced),
+`target_neutral_loss` (the same responses after a prompt in neither regime's format) and, by generation, GSM8K-style exact match (math) or pass@1 with greedy decoding (code).
 Forgetting, on held-out general text (the base model's pretraining domain): `source_loss`, and a
 HellaSwag-style cloze accuracy (`cloze_items`): pick a passage's true continuation among
 continuations cut from other passages. The paper's forgetting metrics (HellaSwag, ARC-Challenge,
@@ -103,11 +103,18 @@ class ConditionSpec(StrictConfig):
 @dataclass
 class TaskMaterial:
     """Text of a condition before tokenization: training pairs or documents, held-out pairs, the
-    problems scored by generation (MathProblem list, or {task_id: HumanEval dict})."""
+    problems scored by generation (MathProblem list, or {task_id: HumanEval dict}), and the held-out
+    pairs in a format neither regime trained on (`neutral_pairs`; None: as test_pairs).
+
+    The IFT template ("Question: ...\nAnswer:") is the IFT runs' training format and unseen by CPT; a
+    comparison of IFT and CPT on it favours IFT by format alone. The neutral pairs give the bare
+    question, a newline, then the worked answer (math); code prompts are plain source in both regimes
+    (a function signature and docstring), so code's neutral pairs are its test pairs."""
     train_pairs: list[tuple[str, str]]
     train_docs: list[str]
     test_pairs: list[tuple[str, str]]
     problems: Any
+    neutral_pairs: list[tuple[str, str]] | None = None
 
 
 def _path(spec: ConditionSpec, rel: str | None) -> Path | None:
@@ -142,32 +149,36 @@ def task_material(spec: ConditionSpec) -> TaskMaterial:
             pairs = [(arithmetic.format_prompt(r["question"]), " " + r["answer"]) for r in train]
             test_pairs = [(arithmetic.format_prompt(r["question"]), " " + r["answer"]) for r in test]
             problems = [MathProblem(r["question"], r["answer"], arithmetic.final_answer(r["answer"])) for r in test]
+            neutral = [(r["question"] + "\n", r["answer"]) for r in test]
             docs = [r["answer"] for r in train]               # worked solutions as raw text
         else:
             train, test = functions.function_splits(spec.n_train, spec.n_test, spec.seed)
             pairs = [(r["prompt"], r["canonical_solution"]) for r in train]
             test_pairs = [(r["prompt"], r["canonical_solution"]) for r in test]
             problems = {r["task_id"]: r for r in test}
+            neutral = test_pairs
             docs = [functions.to_text(r) for r in train]
         if spec.regime == "cpt":
             for name, n in sorted(spec.cpt_extra.items()):
                 docs += load_corpus(name, "train", max_docs=n, seed=spec.seed)
             docs = [docs[i] for i in np.random.default_rng(spec.seed).permutation(len(docs))]
         return TaskMaterial(pairs if spec.regime == "ift" else [], docs if spec.regime == "cpt" else [],
-                            test_pairs, problems)
+                            test_pairs, problems, neutral)
     # files
     if spec.domain == "math":
         problems = read_gsm8k(_path(spec, spec.test_path))[:spec.n_test]
         test_pairs = [(gsm8k_prompt(p), " " + p.solution) for p in problems]
+        neutral = [(p.question + "\n", p.solution) for p in problems]
     else:
         path = _path(spec, spec.test_path)
         problems = dict(list(read_humaneval(path).items())[:spec.n_test])
         test_pairs = [(p["prompt"], p["canonical_solution"]) for p in problems.values()]
+        neutral = test_pairs
     pairs, docs = [], []
     if spec.regime == "ift":
         pairs = [(spec.prompt_template.format(prompt=p), r) for p, r in
                  read_pairs(_path(spec, spec.train_path), spec.prompt_field, spec.response_field, spec.max_train_rows)]
-    return TaskMaterial(pairs, docs, test_pairs, problems)
+    return TaskMaterial(pairs, docs, test_pairs, problems, neutral)
 
 
 # ------------------------------------------------------------------------------------- tokenization

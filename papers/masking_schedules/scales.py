@@ -24,7 +24,8 @@ GLUE = ["mnli", "qnli", "qqp", "sst2", "cola", "stsb", "mrpc", "rte"]
 
 SCHEDULES_PRESETS = NotebookPresets(SchedulesSpec, {
     "smoke": {"model": {"n_layer": 2, "n_head": 4, "d_model": 64, "d_ff": 256, "max_seq_len": 64, **BERT_SWITCHES},
-              "schedules": ["fixed 15%", "fixed 30%", "linear 30%->15%", "linear 15%->30%"], "seeds": [0, 1, 2],
+              "schedules": ["fixed 15%", "fixed 22.5%", "fixed 30%", "linear 30%->15%", "linear 15%->30%"],
+              "seeds": [0, 1, 2], "finetune_schedules": ["fixed 15%", "linear 30%->15%"],
               "data": SMOKE_DATA, "train": {**SMOKE_TRAIN, "max_steps": 250, "log_every": 25, "eval_every": 25},
               "micro_batch_size": 32, "eval_samples": 256,
               "eval": {"tasks": ["acceptability", "word_class"], "task_train": 1500, "task_eval": 400,

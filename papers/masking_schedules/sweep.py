@@ -31,6 +31,9 @@ from shared.utils.config import StrictConfig
 SCHEDULES: dict[str, dict[str, Any]] = {
     "fixed 15%": {"kind": "constant", "p_i": 0.15},
     "fixed 30%": {"kind": "constant", "p_i": 0.30},
+    # the control that isolates the schedule from the average masking rate: a constant at the mean rate of
+    # linear 30%->15% (the same expected number of prediction targets over training)
+    "fixed 22.5%": {"kind": "constant", "p_i": 0.225},
     "linear 30%->15%": {"kind": "linear", "p_i": 0.30, "p_f": 0.15},
     "linear 15%->30%": {"kind": "linear", "p_i": 0.15, "p_f": 0.30},
     # not verified as the paper's (PAPERS.md: other shapes unverified); ours, for the larger scales
@@ -38,6 +41,7 @@ SCHEDULES: dict[str, dict[str, Any]] = {
     "step 30%->15%": {"kind": "step", "p_i": 0.30, "p_f": 0.15, "step_at": 0.5},
 }
 BASELINE = "fixed 15%"
+MEAN_RATE_CONTROL = "fixed 22.5%"
 
 
 def schedule(name: str) -> MaskingSchedule:
@@ -52,7 +56,8 @@ class SchedulesSpec(StrictConfig):
     """The schedules notebook: ``model`` (bert flavour or BertConfig fields) pretrained under each of
     ``schedules`` (keys of SCHEDULES) for each of ``seeds`` (offsets added to the notebook's seed);
     ``train`` is the trainer recipe (max_steps; log_every = eval_every, the MLM-loss curve's
-    interval); each final checkpoint is finetuned on ``eval`` with its pretraining seed."""
+    interval); the final checkpoint of each schedule in ``finetune_schedules`` (None: all) is
+    finetuned on ``eval`` with its pretraining seed (the others get downstream NaN)."""
     model: str | dict[str, Any]
     schedules: tuple[str, ...]
     seeds: tuple[int, ...]
@@ -61,12 +66,20 @@ class SchedulesSpec(StrictConfig):
     micro_batch_size: int
     eval: DownstreamSpec
     eval_samples: int | None = None
+    finetune_schedules: tuple[str, ...] | None = None
     needs_data_dir: bool = False
 
     def __post_init__(self):
         bert_config(self.model)
         for name in self.schedules:
             schedule(name)
+        missing = sorted(set(self.finetune_schedules or ()) - set(self.schedules))
+        if missing:
+            raise ValueError(f"finetune_schedules {missing} are not among schedules {list(self.schedules)}")
+
+    def finetuned(self, name: str) -> bool:
+        """Whether schedule ``name``'s final checkpoints are finetuned downstream."""
+        return self.finetune_schedules is None or name in self.finetune_schedules
 
 
 def _run_name(name: str, seed: int) -> str:
@@ -76,7 +89,7 @@ def _run_name(name: str, seed: int) -> str:
 def schedule_runs(spec: SchedulesSpec, out_dir: str | Path, tokenizer, tasks: Sequence[Task], seeds: Sequence[int], *,
                   nproc_per_node: int = 1, nnodes: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pretrain every schedule x seed (run dirs ``out_dir/pretrain/<schedule>_seed<s>``) and finetune
-    the final checkpoint with seed s. Returns (curves: {"schedule", "seed", "step", "mlm15_loss",
+    the final checkpoint with seed s (schedules in ``spec.finetune_schedules``). Returns (curves: {"schedule", "seed", "step", "mlm15_loss",
     "train_mask_rate"} per evaluation, finals: {"schedule", "seed", "mlm15_loss", "downstream",
     "task_<name>"...} per run)."""
     curves, finals = [], []
@@ -86,7 +99,7 @@ def schedule_runs(spec: SchedulesSpec, out_dir: str | Path, tokenizer, tasks: Se
                                        train=dataclasses.replace(spec.train, seed=s), data=spec.data,
                                        micro_batch_size=spec.micro_batch_size, eval_samples=spec.eval_samples)
             history, runs = pretrain_and_finetune(config, Path(out_dir) / "pretrain" / _run_name(name, s), tokenizer,
-                                                  tasks, spec.eval.finetune, seeds=[s] if spec.eval.seeds is None
+                                                  tasks if spec.finetuned(name) else [], spec.eval.finetune, seeds=[s] if spec.eval.seeds is None
                                                   else spec.eval.seeds, nproc_per_node=nproc_per_node, nnodes=nnodes)
             rates = {r["step"]: r["mask_rate"] for r in history.train}
             curves += [{"schedule": name, "seed": s, "step": r["step"], "mlm15_loss": r["mlm15/loss"],
@@ -125,5 +138,5 @@ def paired_difference(finals: pd.DataFrame, metric: str, a: str, b: str) -> dict
     return {"mean": float(x.mean()), "sd": float(x.std()) if len(x) > 1 else 0.0, "per_seed": x.round(4).tolist()}
 
 
-__all__ = ["BASELINE", "SCHEDULES", "SchedulesSpec", "paired_difference", "schedule", "schedule_runs",
+__all__ = ["BASELINE", "MEAN_RATE_CONTROL", "SCHEDULES", "SchedulesSpec", "paired_difference", "schedule", "schedule_runs",
            "schedule_summary"]

@@ -31,12 +31,14 @@ SMOKE_SIZES = {"base": {"n_layer": 2, "n_head": 4, "d_model": 64, "d_ff": 256, "
 SMALL_SIZES = {"base": {"n_layer": 4, "n_head": 4, "d_model": 256, "d_ff": 1024, "max_seq_len": 128},
                "large": {"n_layer": 8, "n_head": 8, "d_model": 512, "d_ff": 2048, "max_seq_len": 128}}
 
-# The recipe switches. "bert" is classic BERT trained the BERT way (15% masking); no dropout below full scale.
+# The recipe switches. "bert" is the classic BERT architecture; no dropout below full scale.
 BERT_SWITCHES = {"alibi": False, "glu": False, "unpad": False, "low_precision_norm": False, "dropout": 0.0,
                  "attn_dropout": 0.0}
 MOSAIC_SWITCHES = {"alibi": True, "glu": True, "unpad": True, "low_precision_norm": True, "dropout": 0.0,
                    "attn_dropout": 0.0}
-MASK_RATES = {"bert": 0.15, "mosaicbert": 0.30}
+# Both architectures train at MosaicBERT's 30% in the Pareto comparison, so it isolates the architecture from the
+# masking rate; the rate's own effect is the ablation's "- 30% masking" row.
+MASK_RATES = {"bert": 0.30, "mosaicbert": 0.30}
 
 
 def _models(sizes: dict) -> dict:
@@ -106,7 +108,7 @@ ABLATION = NotebookPresets(AblationSpec, {
 # Throughput against the padding fraction of the batch (one training step, padded vs unpadded).
 PADDING_THROUGHPUT = NotebookPresets(PaddingThroughputSpec, {
     "smoke": {"model": {"n_layer": 4, "n_head": 4, "d_model": 128, "d_ff": 512}, "vocab_size": 2048,
-              "seq_len": 128, "micro_batch_size": 16, "paddings": [0.0, 0.25, 0.5, 0.75], "rounds": 5,
+              "seq_len": 128, "micro_batch_size": 16, "paddings": [0.0, 0.25, 0.5, 0.75], "rounds": 8,
               "with_hf": True},
     "small": {"model": "bert-base", "vocab_size": 30522, "seq_len": 128, "micro_batch_size": 64,
               "paddings": [0.0, 0.1, 0.25, 0.5, 0.75], "rounds": 10, "with_hf": True},

@@ -41,16 +41,37 @@ def prunability(sparsities: Sequence[float], accuracies: Sequence[float], dense_
     return float(max(ok)) if ok else 0.0
 
 
+def interpolated_prunability(sparsities: Sequence[float], accuracies: Sequence[float], dense_accuracy: float,
+                             tolerance: float) -> float:
+    """Prunability read between IMP levels: with l the last level whose accuracy is at least
+    `dense_accuracy - tolerance`, the sparsity where the accuracy line from level l to level l + 1
+    crosses that threshold, interpolated linearly in log(fraction of weights remaining). The sparsity
+    of level l when l is the last level (censored); 0.0 when no level qualifies.
+    sparsities, accuracies: [L + 1] per level, level 0 dense."""
+    s, a = np.asarray(sparsities, float), np.asarray(accuracies, float)
+    threshold = dense_accuracy - tolerance
+    ok = np.flatnonzero(a >= threshold)
+    if len(ok) == 0:
+        return 0.0
+    last = int(ok[-1])
+    if last == len(a) - 1:
+        return float(s[last])
+    t = (a[last] - threshold) / (a[last] - a[last + 1])               # in (0, 1]: a[last + 1] < threshold
+    log_remaining = np.log(1 - s[last]) + t * (np.log(1 - s[last + 1]) - np.log(1 - s[last]))
+    return float(1 - np.exp(log_remaining))
+
+
 # ---- data of controlled dimension ------------------------------------------------------------------
 
 @dataclass
 class ManifoldDataSpec(StrictConfig):
     """Generated manifolds (papers.prunability.manifolds): ambient dimension D, classes decided by
-    `label_dims` latent coordinates; n_train / n_test examples drawn with seeds train_seed / test_seed."""
+    `label_dims` latent coordinates (None: all k of them); n_train / n_test examples drawn with seeds
+    train_seed / test_seed."""
 
     ambient_dim: int = 64
     num_classes: int = 4
-    label_dims: int | None = 2
+    label_dims: int | None = None
     n_train: int = 2000
     n_test: int = 2000
     train_seed: int = 1
@@ -133,7 +154,7 @@ def imp_curves(datasets: Datasets, archs: dict[str, ModelSpec], train: Classifie
                seeds: Sequence[int], tolerance: float, seed: int = 0) -> pd.DataFrame:
     """One IMP run per (architecture a, dimension, seed s), initialised and batched with seed
     10_000 * seed + 1_000 * a + 10 * s + 1. Rows: arch, dimension, seed, level, sparsity, test_acc,
-    dense_acc, prunability."""
+    dense_acc, prunability (interpolated between levels), prunability_grid (the best level's)."""
     rows = []
     started = time.time()
     for a, (arch, model_spec) in enumerate(archs.items()):
@@ -144,10 +165,12 @@ def imp_curves(datasets: Datasets, archs: dict[str, ModelSpec], train: Classifie
                 model = build_classifier(model_spec, train_set)
                 result = train_with_imp(model, train_set, test_set, train, imp, seed=run_seed)
                 sparsities, accs = result.sparsity, [m["test_acc"] for m in result.metrics]
-                p = prunability(sparsities, accs, accs[0], tolerance)
+                p = interpolated_prunability(sparsities, accs, accs[0], tolerance)
+                p_grid = prunability(sparsities, accs, accs[0], tolerance)
                 for level, (sp, acc) in enumerate(zip(sparsities, accs)):
                     rows.append({"arch": arch, "dimension": dim, "seed": s, "level": level, "sparsity": sp,
-                                 "test_acc": acc, "dense_acc": accs[0], "prunability": p})
+                                 "test_acc": acc, "dense_acc": accs[0], "prunability": p,
+                                 "prunability_grid": p_grid})
         print(f"{arch}: done, {time.time() - started:.0f} s so far")
     return pd.DataFrame(rows)
 
@@ -174,5 +197,5 @@ def plot_curves(curves: pd.DataFrame, title: str, dim_label: str) -> plt.Figure:
 
 
 def prunability_table(curves: pd.DataFrame) -> dict:
-    """{dimension: {arch: mean prunability over seeds}} (the metrics the 01 notebooks log)."""
+    """{dimension: {arch: mean interpolated prunability over seeds}} (the metrics the 01 notebooks log)."""
     return curves.groupby(["arch", "dimension"])["prunability"].mean().unstack().to_dict()

@@ -3,8 +3,9 @@
 - `manifold_classification`: latent z ~ N(0, I_k) pushed through a fixed random smooth map
   R^k -> R^D (a random two-layer tanh network, the same map for every sample of one `embed_seed`),
   so the data lie on a k-dimensional manifold in R^D. Labels are the argmax of a fixed random linear
-  map of the first `label_dims` latent coordinates: the classification rule stays the same as k
-  grows, and the other k - label_dims coordinates are variation the classifier must ignore.
+  map of the first `label_dims` latent coordinates (None: all k). With a fixed `label_dims` the rule
+  stays the same as k grows and the other k - label_dims coordinates are variation the classifier
+  must ignore; with None the label function itself is k-dimensional.
 - `pca_project`: real images with their dimension reduced: projected on the top-k principal
   components of the training set and mapped back, so the ambient dimension is unchanged and the
   data lie in a k-dimensional affine subspace.

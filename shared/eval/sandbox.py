@@ -169,6 +169,22 @@ def _layers(cfg: SandboxConfig, mode: str, uid: bool) -> str:
     return "+".join(parts)
 
 
+# layers -> programs run with them in this process (what a run's provenance reports)
+_LAYERS_USED: dict[str, int] = {}
+
+
+def isolation_used() -> dict | None:
+    """What the programs run in this process were isolated with, or None when none ran:
+    ``{"layers": {layers: programs}, "namespaces_available": bool, "weaker_than_namespaces": bool,
+    "detail": str}``. A run's provenance records it, so a fallback to process isolation shows."""
+    if not _LAYERS_USED:
+        return None
+    iso = probe_isolation()
+    return {"layers": dict(_LAYERS_USED), "namespaces_available": iso.namespaces,
+            "weaker_than_namespaces": any(not k.startswith("namespaces") for k in _LAYERS_USED),
+            "detail": iso.detail}
+
+
 def run(source: str, timeout_s: float, config: SandboxConfig | None = None) -> ProgramResult:
     """Run `source` as a program under the strongest isolation available. See the module docstring."""
     if not isinstance(source, str):
@@ -178,6 +194,8 @@ def run(source: str, timeout_s: float, config: SandboxConfig | None = None) -> P
     cfg = config or SandboxConfig()
     iso = probe_isolation()
     mode = _mode(cfg, iso)
+    layers = _layers(cfg, mode, _uid_possible(cfg, iso, mode))
+    _LAYERS_USED[layers] = _LAYERS_USED.get(layers, 0) + 1
     return _run(source, float(timeout_s), cfg, iso.unshare_cmd if mode == "namespaces" else None,
                 iso.is_root, iso.interpreter_world_readable)
 

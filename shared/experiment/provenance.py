@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shared.eval.sandbox import isolation_used
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 TRACKED_PACKAGES = ("torch", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "transformers", "tokenizers",
@@ -64,6 +66,12 @@ def _cpu_name() -> str:
 
 
 def collect(params: dict, config: dict) -> dict:
-    return {"git": git_state(), "params": params, "config": config, "python": sys.version.split()[0],
+    """Provenance of a run; ``sandbox`` (when model-written programs ran in this process) says which
+    isolation layers they ran under, so a fallback to weaker isolation is visible in the results."""
+    prov = {"git": git_state(), "params": params, "config": config, "python": sys.version.split()[0],
             "packages": package_versions(), "device": device_info(),
             "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "HF_HUB_OFFLINE", "CI")}}
+    sandbox = isolation_used()
+    if sandbox is not None:
+        prov["sandbox"] = sandbox
+    return prov

@@ -10,6 +10,7 @@ Layout of ``out_dir`` (default ``runs/<scale>/<paper>/<notebook>/``)::
 """
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from shared.preflight import PreflightError, World, format_report, preflight
 from shared.utils.io import read_json, to_jsonable, write_json_atomic, write_text_atomic
 from shared.utils.runtime import seed_everything
 
@@ -30,10 +33,18 @@ from .presets import NotebookPresets
 RUNS_DIR = provenance.REPO_ROOT / "runs"
 
 
+CLAIM_KINDS = ("paper", "method", "sanity")
+
+
 @dataclass
 class Claim:
-    """A sentence of the paper made checkable.
+    """A statement made checkable, with ``holds`` computed from measured values.
 
+    ``kind``: ``paper`` (a sentence of the paper: its outcome is evidence for or against it),
+    ``method`` (our instrument works: a metric, solver or pipeline reproduces a known answer) or
+    ``sanity`` (true by construction of the smoke world; a guard that the run did what it says, no evidence).
+    ``central``: the paper's headline claim(s) (only ``paper`` claims). ``threshold``: the rule that
+    decides ``holds`` and where its numbers come from (the paper, or seed spread measured apart).
     ``holds`` is True / False when measured at this scale, None when not testable at this scale.
     """
     id: str
@@ -42,6 +53,9 @@ class Claim:
     ours: Any
     holds: bool | None
     scale: str
+    kind: str = "paper"
+    central: bool = False
+    threshold: str = ""
     note: str = ""
     source: str = ""          # where in the paper the statement / number comes from
 
@@ -87,16 +101,25 @@ class Run:
         write_json_atomic(path, merged)
         return merged
 
-    def claim(self, id: str, statement: str, paper_value: Any, ours: Any, holds: Any,
-              note: str = "", source: str = "") -> Claim:
-        """Record a claim; ``holds`` must be computed from measured values (bool) or None."""
+    def claim(self, id: str, statement: str, paper_value: Any, ours: Any, holds: Any, *, kind: str,
+              central: bool = False, threshold: str = "", note: str = "", source: str = "") -> Claim:
+        """Record a claim; ``holds`` must be computed from measured values (bool) or None.
+
+        ``kind`` is one of CLAIM_KINDS (see Claim); ``central`` marks the paper's headline claim(s);
+        ``threshold`` states the rule behind ``holds`` and its source.
+        """
         if holds is not None:
             if isinstance(holds, np.bool_):
                 holds = bool(holds)
             if not isinstance(holds, bool):
                 raise TypeError(f"claim {id!r}: holds must be a bool computed from numbers, or None; got {holds!r}")
+        if kind not in CLAIM_KINDS:
+            raise ValueError(f"claim {id!r}: kind must be one of {CLAIM_KINDS}, got {kind!r}")
+        if central and kind != "paper":
+            raise ValueError(f"claim {id!r}: only a 'paper' claim can be central (got kind {kind!r})")
         c = Claim(id=id, statement=statement, paper_value=to_jsonable(paper_value), ours=to_jsonable(ours),
-                  holds=holds, scale=self.scale, note=note, source=source)
+                  holds=holds, scale=self.scale, kind=kind, central=bool(central), threshold=threshold, note=note,
+                  source=source)
         self.claims[id] = c
         write_json_atomic(self.out_dir / "claims.json", [asdict(x) | {"status": x.status} for x in self.claims.values()])
         return c
@@ -146,14 +169,61 @@ def _has_tabulate() -> bool:
         return False
 
 
+def set_launch_environment(params: Mapping[str, Any]) -> None:
+    """Hand the notebook's launch parameters to shared.train's launcher (SHARED_RDZV_ENDPOINT,
+    SHARED_LAUNCHER), clearing values an earlier notebook in this kernel may have left."""
+    for var, value in (("SHARED_RDZV_ENDPOINT", params.get("rdzv_endpoint")), ("SHARED_LAUNCHER", params.get("launcher"))):
+        if value in (None, "local"):
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = str(value)
+
+
+def detected_gpu() -> str | None:
+    """The preflight catalogue name of this machine's first CUDA device ($SHARED_GPU overrides), or None."""
+    if os.environ.get("SHARED_GPU"):
+        return os.environ["SHARED_GPU"]
+    if not torch.cuda.is_available():
+        return None
+    name, memory = torch.cuda.get_device_name(0).upper(), torch.cuda.get_device_properties(0).total_memory
+    for key, card in (("H200", "h200-141gb"), ("H100", "h100-80gb")):
+        if key in name:
+            return card
+    if "A100" in name:
+        return "a100-80gb" if memory > 60e9 else "a100-40gb"
+    return None
+
+
+def full_scale_preflight(paper: str, notebook: str, params: Mapping[str, Any], out_dir: Path) -> dict:
+    """Size every training run of this notebook's full preset before any heavy work
+    (``shared.preflight``), write ``out_dir/preflight.json``, and raise PreflightError listing every
+    reason the run would fail later. Memory is checked against this machine's GPU (or $SHARED_GPU);
+    without a known GPU (a CPU rehearsal) only batch and data errors count."""
+    gpu = detected_gpu()
+    world = World(nproc_per_node=params["nproc_per_node"], nnodes=params["nnodes"])
+    report = preflight(paper, [notebook], scale="full", world=world, gpu=gpu or "h100-80gb",
+                       data_dir=params.get("data_dir"), overrides=params.get("overrides"))
+    report["memory_checked"] = gpu is not None
+    if gpu is None:        # no card to size memory against: drop the memory verdicts
+        report["errors"] = [e for e in report["errors"] if "GiB per GPU >" not in e]
+    write_json_atomic(out_dir / "preflight.json", report)
+    print(format_report(report))
+    if report["errors"]:
+        raise PreflightError(f"preflight of {paper}/{notebook} found {len(report['errors'])} error(s):\n  "
+                             + "\n  ".join(report["errors"]))
+    return report
+
+
 def start_run(paper: str, notebook: str, params: Mapping[str, Any],
               presets: NotebookPresets | Mapping[str, Mapping[str, Any]], extra_params: Mapping[str, tuple[type, ...]] | None = None,
-              theme: bool = True) -> Run:
+              theme: bool = True, preflight_full: bool = True) -> Run:
     """Validate ``params``, pick the scale's preset, create out_dir, seed, set the plot theme.
 
     ``params`` holds the notebook's parameters cell (scale, seed, out_dir, nproc_per_node, nnodes,
     data_dir, overrides, plus any ``extra_params`` the notebook declares as name -> accepted types).
     ``presets``: a NotebookPresets (then ``run.spec`` is the typed config) or a plain scale -> dict.
+    At scale full (with NotebookPresets) the preflight runs first (``full_scale_preflight``) and
+    stops the notebook on any error; ``preflight_full=False`` skips it.
     Raises ParameterError (a ValueError) naming the valid choices on bad input.
     """
     params = validate_params(params, extra=extra_params)
@@ -166,9 +236,12 @@ def start_run(paper: str, notebook: str, params: Mapping[str, Any],
         raise ParameterError(f"{paper}/{notebook} at scale 'full' needs data_dir (where prepared datasets live)")
     out_dir = Path(params["out_dir"]) if params.get("out_dir") else RUNS_DIR / params["scale"] / paper / notebook
     out_dir.mkdir(parents=True, exist_ok=True)
+    if params["scale"] == "full" and preflight_full and isinstance(presets, NotebookPresets):
+        full_scale_preflight(paper, notebook, params, out_dir)
     # A fresh run replaces the previous run's claims (stale claims must not survive a rerun).
     for stale in ("claims.json", "metrics.json"):
         (out_dir / stale).unlink(missing_ok=True)
+    set_launch_environment(params)
     seed_everything(params["seed"])
     if theme:
         set_theme()
@@ -177,4 +250,4 @@ def start_run(paper: str, notebook: str, params: Mapping[str, Any],
     return run
 
 
-__all__ = ["Claim", "Run", "start_run", "seed_everything", "ParameterError"]
+__all__ = ["CLAIM_KINDS", "Claim", "Run", "start_run", "seed_everything", "ParameterError"]

@@ -160,8 +160,26 @@ def spec_key(record: dict) -> str:
 
 def function_splits(n_train: int, n_test: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
     """(train, test) task lists whose specifications are disjoint: no test task's solution, under any
-    name or example, is in the training text. Test tasks have pairwise distinct specifications."""
-    pool = generate_functions(3 * (n_train + n_test), seed)
+    name or example, is in the training text. Test tasks have pairwise distinct specifications.
+
+    The tasks come from a pool of 3 x (n_train + n_test) generated tasks; when the test specifications
+    remove too many training tasks (at some seeds the first test specifications are common ones), the
+    pool doubles, up to 4 times. `generate_functions` draws prefix-consistently, so a seed that had enough
+    with the first pool gets the same split as before, and every seed's split is deterministic.
+    """
+    size = 3 * (n_train + n_test)
+    for _ in range(5):
+        train, test = _split_pool(generate_functions(size, seed), n_train, n_test)
+        if len(test) == n_test and len(train) == n_train:
+            return train, test
+        size *= 2
+    raise ValueError(f"could not draw {n_train} train / {n_test} test tasks with disjoint "
+                     f"specifications (got {len(train)} / {len(test)}); ask for fewer")
+
+
+def _split_pool(pool: list[dict], n_train: int, n_test: int) -> tuple[list[dict], list[dict]]:
+    """The first n_test tasks of distinct specifications, and up to n_train of the rest whose
+    specification is none of theirs."""
     test: list[dict] = []
     test_specs: set[str] = set()
     for t in pool:
@@ -171,9 +189,6 @@ def function_splits(n_train: int, n_test: int, seed: int = 0) -> tuple[list[dict
             test_specs.add(spec_key(t))
             test.append(t)
     train = [t for t in pool if spec_key(t) not in test_specs][:n_train]
-    if len(test) < n_test or len(train) < n_train:
-        raise ValueError(f"could not draw {n_train} train / {n_test} test tasks with disjoint "
-                         f"specifications (got {len(train)} / {len(test)}); ask for fewer")
     return train, test
 
 
