@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -101,6 +102,14 @@ def child_environment(env: dict[str, str] | None = None, log_dir: str | Path | N
     return child
 
 
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL every process left in ``proc``'s session (started with start_new_session=True)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _stream(cmd: list[str], env: dict[str, str], log_file: Path, echo: bool, timeout: float | None) -> tuple[int, str]:
     """Run ``cmd``, copying its output line by line to ``log_file`` (and stdout when ``echo``) while it
     runs; returns (exit code, the output's tail). Kills it and raises TimeoutExpired after ``timeout`` s."""
@@ -118,18 +127,28 @@ def _stream(cmd: list[str], env: dict[str, str], log_file: Path, echo: bool, tim
             if len(tail) > 200:
                 del tail[:100]
 
-    with open(log_file, "w") as log, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                      text=True, bufsize=1) as proc:
+    # its own session, so the whole job (torchrun and its workers) can be killed together
+    with open(log_file, "w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                bufsize=1, start_new_session=True)
         reader = threading.Thread(target=copy, args=(proc.stdout, log), daemon=True)
         reader.start()
         try:
             code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        except BaseException as e:          # the timeout, or an interrupt of the notebook
+            proc.terminate()                # torchrun stops its workers on SIGTERM
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            _kill_group(proc)
             proc.wait()
-            reader.join(timeout=5)
-            raise subprocess.TimeoutExpired(cmd, timeout, output="".join(tail)[-TAIL_CHARS:]) from None
-        reader.join()
+            reader.join(timeout=10)
+            if isinstance(e, subprocess.TimeoutExpired):
+                raise subprocess.TimeoutExpired(cmd, timeout, output="".join(tail)[-TAIL_CHARS:]) from None
+            raise
+        _kill_group(proc)                   # a straggler holding the pipe open would block the reader
+        reader.join(timeout=60)
     return code, "".join(tail)[-TAIL_CHARS:]
 
 
