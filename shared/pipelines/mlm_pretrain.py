@@ -3,8 +3,10 @@
 A run is one ``MLMPretrainConfig`` (StrictConfig; JSON round-trippable, it travels to torchrun workers):
 
     config = MLMPretrainConfig.from_dict({
-        "model": "mosaicbert-base" | {"flavour": "bert-base", **BertConfig overrides} | {BertConfig fields},
-                                   # vocab_size always comes from the tokenizer
+        "model": "mosaicbert-base" | {"flavour": "bert-base", **BertConfig overrides} | {BertConfig fields}
+                 | {"transformers": config_dir, **transformers BertConfig fields},
+                                   # vocab_size always comes from the tokenizer; the last form trains
+                                   # transformers' own BertForMaskedLM (the Hugging Face BERT baseline)
         "train": {TrainConfig fields},                     # run_dir is set by the pipeline
         "masking": {"kind": "linear", "p_i": 0.3, "p_f": 0.15},          # MaskingSchedule fields
         "data": {"kind": "corpora", "corpora": [...], "vocab_size": V, "seq_len": S, "max_docs": N,
@@ -17,8 +19,9 @@ A run is one ``MLMPretrainConfig`` (StrictConfig; JSON round-trippable, it trave
 ``pretrain_mlm`` is the entry point (world size 1 in-process, or every torchrun rank): it writes the
 Trainer's metrics.jsonl and checkpoints under run_dir, ``model_config.json`` and ``process_time.jsonl``
 (the process CPU time of training, shared.train.process_clock). ``evaluate_checkpoints`` finetunes
-every checkpoint of a run on downstream tasks (shared.eval.glue). ``MLMBatches`` is the resumable
-sampler with dynamic masking at the scheduled rate.
+every checkpoint of a run on downstream tasks (shared.eval.glue; a transformers run's checkpoints
+are converted to our encoder with the same weights, shared.models.bert_hf). ``MLMBatches`` is the
+resumable sampler with dynamic masking at the scheduled rate.
 """
 from __future__ import annotations
 
@@ -36,9 +39,10 @@ from shared.data.corpora import load_corpus
 from shared.data.mlm import MaskingSchedule, SpecialIds, encode_for_mlm, fixed_rate_batches, mask_generator, mask_tokens
 from shared.data.mlm_cache import INDEX, load_mlm_cache, prepare_mlm_cache
 from shared.data.tokenizer import ENCODER_SPECIAL_TOKENS, corpus_tokenizer
-from shared.eval.glue import FinetuneConfig, Task, finetune_tasks
+from shared.eval.glue import GLUE_TRAIN_SIZES, FinetuneConfig, Task, finetune_tasks, mosaicml_scoring
 from shared.eval.glue_standins import downstream_tasks
 from shared.models.bert import BertConfig, BertForMaskedLM
+from shared.models.output import ModelOutput
 from shared.models.flavours import resolve_model_config
 from shared.train import distributed as D
 from shared.train.checkpoint import latest_checkpoint, list_checkpoints, load_model_weights, stamp_config
@@ -49,10 +53,13 @@ from shared.train.process_clock import ProcessClock, read_process_time
 from shared.train.runner import run_training
 from shared.train.trainer import Trainer
 from shared.utils.config import StrictConfig, to_dict
+from shared.utils.runtime import seed_everything
 
 EVAL_RATE = 0.15
 ENTRY_POINT = "shared.pipelines.mlm_pretrain:pretrain_mlm"
 DATA_KINDS = ("corpora", "cache")
+TRANSFORMERS = "transformers"          # model spec key: the folder of a transformers BertConfig
+SCORINGS = ("glue", "mosaicml")
 
 # ---- specs -------------------------------------------------------------------------------------
 
@@ -61,6 +68,35 @@ def bert_config(model: str | Mapping[str, Any], **overrides: Any) -> BertConfig:
     """The BertConfig of a flavour name (shared.models.flavours), ``{"flavour": name, **fields}``
     or plain BertConfig fields, with ``overrides`` applied; unknown fields raise naming the valid ones."""
     return resolve_model_config(model, "bert", **overrides)
+
+
+def is_transformers_spec(model: Any) -> bool:
+    """Whether a model spec names transformers' BertForMaskedLM ({"transformers": config_dir, ...})."""
+    return isinstance(model, Mapping) and TRANSFORMERS in model
+
+
+def check_model_spec(model: Any) -> None:
+    """ValueError for a spec that names no model (an unknown flavour or field)."""
+    if is_transformers_spec(model):
+        bad = sorted(k for k, v in model.items() if k != TRANSFORMERS and not isinstance(v, (int, float, str, bool)))
+        if bad:
+            raise ValueError(f"transformers BertConfig fields {bad} must be plain values")
+        return
+    bert_config(model)
+
+
+# transformers BertConfig field -> our BertConfig field (for cost estimates of a transformers spec)
+_HF_FIELDS = {"num_hidden_layers": "n_layer", "num_attention_heads": "n_head", "hidden_size": "d_model",
+              "intermediate_size": "d_ff", "max_position_embeddings": "max_seq_len",
+              "hidden_dropout_prob": "dropout", "attention_probs_dropout_prob": "attn_dropout"}
+
+
+def planning_spec(model: str | Mapping[str, Any]) -> str | dict[str, Any]:
+    """A bert flavour spec of the same shape, for cost estimates: a transformers spec as the bert-base
+    flavour with its size fields mapped (its config folder is read only at run time); others as given."""
+    if not is_transformers_spec(model):
+        return model
+    return {"flavour": "bert-base", **{_HF_FIELDS[k]: v for k, v in model.items() if k in _HF_FIELDS}}
 
 
 def model_with(model: str | Mapping[str, Any], **fields: Any) -> dict[str, Any]:
@@ -109,7 +145,7 @@ class MLMPretrainConfig(StrictConfig):
     eval_samples: int | None = None
 
     def __post_init__(self):
-        bert_config(self.model)                       # an unknown flavour or field fails here
+        check_model_spec(self.model)                  # an unknown flavour or field fails here
         if self.train.micro_batch_size not in (None, self.micro_batch_size):
             raise ValueError(f"train.micro_batch_size={self.train.micro_batch_size} differs from "
                              f"micro_batch_size={self.micro_batch_size}")
@@ -119,16 +155,61 @@ class MLMPretrainConfig(StrictConfig):
 class DownstreamSpec(StrictConfig):
     """Finetuning evaluation of pretrained encoders: real GLUE tasks read from ``glue_dir``, else
     the offline stand-ins (shared.eval.glue_standins); at most task_train / task_eval examples.
-    ``seeds``: finetuning seeds (None: the caller's, e.g. each pretraining run's own seed)."""
+    ``seeds``: finetuning seeds (None: the caller's, e.g. each pretraining run's own seed).
+    ``per_task``: task -> FinetuneConfig fields over ``finetune``; ``task_seeds``: task -> its own
+    seeds; ``start_from``: task -> the task whose finetuned model it starts from; ``scoring``:
+    "glue" (leaderboard metrics) or "mosaicml" (MNLI matched and mismatched, STS-B Spearman;
+    real GLUE only). See shared.eval.glue.finetune_tasks."""
     tasks: tuple[str, ...]
     finetune: FinetuneConfig
     task_train: int | None = None
     task_eval: int | None = None
     glue_dir: str | None = None
     seeds: tuple[int, ...] | None = (0,)
+    per_task: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    task_seeds: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    start_from: dict[str, str] = dataclasses.field(default_factory=dict)
+    scoring: str = "glue"
+
+    def __post_init__(self):
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"scoring={self.scoring!r}; valid choices: {', '.join(SCORINGS)}")
+        if self.scoring != "glue" and not self.glue_dir:
+            raise ValueError(f"scoring={self.scoring!r} scores real GLUE tasks: set glue_dir")
+        unknown = sorted((set(self.per_task) | set(self.task_seeds) | set(self.start_from)
+                          | set(self.start_from.values())) - set(self.tasks))
+        if unknown:
+            raise ValueError(f"per_task / task_seeds / start_from name task(s) {unknown} not among tasks {list(self.tasks)}")
+        for over in self.per_task.values():
+            dataclasses.replace(self.finetune, **over)        # an unknown field fails here
 
     def load_tasks(self, seed: int = 0) -> list[Task]:
-        return downstream_tasks(list(self.tasks), self.glue_dir, self.task_train, self.task_eval, seed=seed)
+        tasks = downstream_tasks(list(self.tasks), self.glue_dir, self.task_train, self.task_eval, seed=seed)
+        return mosaicml_scoring(tasks, self.glue_dir) if self.scoring == "mosaicml" else tasks
+
+    def finetune_options(self) -> dict[str, Any]:
+        """Keyword arguments of finetune_tasks beyond the shared recipe (empty when there are none)."""
+        options: dict[str, Any] = {}
+        if self.per_task:
+            options["configs"] = {t: dataclasses.replace(self.finetune, **o) for t, o in self.per_task.items()}
+        if self.task_seeds:
+            options["seeds_by_task"] = {t: tuple(s) for t, s in self.task_seeds.items()}
+        if self.start_from:
+            options["start_from"] = dict(self.start_from)
+        return options
+
+    def finetune_runs(self, default_seeds: int = 1) -> list[tuple[str, FinetuneConfig, int]]:
+        """(task, its recipe with max_steps fixed, seeds) per task, for cost estimates: an epoch-based
+        recipe of a GLUE task gets the steps of its training set (GLUE_TRAIN_SIZES)."""
+        options = self.finetune_options()
+        runs = []
+        for task in self.tasks:
+            cfg = options.get("configs", {}).get(task, self.finetune)
+            if cfg.epochs is not None and task in GLUE_TRAIN_SIZES:
+                cfg = dataclasses.replace(cfg, max_steps=cfg.steps(GLUE_TRAIN_SIZES[task]), epochs=None)
+            seeds = options.get("seeds_by_task", {}).get(task, self.seeds)
+            runs.append((task, cfg, len(seeds) if seeds else default_seeds))
+        return runs
 
 
 def fill_data_dir(obj: Any, data_dir: str | None) -> Any:
@@ -288,8 +369,49 @@ def mlm_evaluator(batches: list[dict[str, torch.Tensor]]):
     return mlm_eval
 
 
-def build_mlm_model(model: str | Mapping[str, Any], vocab_size: int) -> BertForMaskedLM:
+class TransformersMLM(torch.nn.Module):
+    """transformers' BertForMaskedLM (``.hf``) behind our MLM interface: forward(input_ids (B, S),
+    attention_mask (B, S), labels (B, S)) -> ModelOutput(logits (M, V) at the M labelled tokens,
+    loss). The loss is transformers' own (logits over every token, cross-entropy at the labels)."""
+
+    def __init__(self, hf_config):
+        super().__init__()
+        from transformers import BertForMaskedLM as HFBertForMaskedLM
+        self.hf = HFBertForMaskedLM(hf_config)
+        self.blocks = self.hf.bert.encoder.layer
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], vocab_size: int) -> TransformersMLM:
+        from transformers import BertConfig as HFBertConfig
+        fields = {k: v for k, v in spec.items() if k != TRANSFORMERS}
+        return cls(HFBertConfig.from_pretrained(spec[TRANSFORMERS], vocab_size=vocab_size, **fields))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None) -> ModelOutput:
+        mask = None if attention_mask is None else attention_mask.long()
+        out = self.hf(input_ids=input_ids, attention_mask=mask, labels=labels)
+        logits = out.logits if labels is None else out.logits[labels != -100]
+        return ModelOutput(logits, out.loss)
+
+
+def build_mlm_model(model: str | Mapping[str, Any], vocab_size: int) -> BertForMaskedLM | TransformersMLM:
+    if is_transformers_spec(model):
+        return TransformersMLM.from_spec(model, vocab_size)
     return BertForMaskedLM(bert_config(model, vocab_size=vocab_size))
+
+
+def as_encoder_mlm(model: BertForMaskedLM | TransformersMLM) -> BertForMaskedLM:
+    """Our BertForMaskedLM with the model's weights (transformers' converted by shared.models.bert_hf)."""
+    if isinstance(model, TransformersMLM):
+        from shared.models.bert_hf import mlm_from_hf
+        return mlm_from_hf(model.hf)
+    return model
+
+
+def _model_config_json(model) -> dict[str, Any]:
+    if isinstance(model, TransformersMLM):
+        return {TRANSFORMERS: model.hf.config.to_dict()}
+    return dataclasses.asdict(model.cfg)
 
 
 def pretrain_mlm(config: MLMPretrainConfig | Mapping[str, Any], run_dir: str) -> None:
@@ -297,6 +419,7 @@ def pretrain_mlm(config: MLMPretrainConfig | Mapping[str, Any], run_dir: str) ->
     cfg = config if isinstance(config, MLMPretrainConfig) else MLMPretrainConfig.from_dict(config)
     tok, train_rows, eval_rows = load_mlm_data(cfg.data)
     special = SpecialIds.of(tok)
+    seed_everything(cfg.train.seed)        # the initial weights depend on the seed only, not on what ran before
     model = build_mlm_model(cfg.model, len(tok))
     tcfg = dataclasses.replace(cfg.train, run_dir=run_dir)
     rank, world = D.get_rank(), D.get_world_size()
@@ -308,15 +431,21 @@ def pretrain_mlm(config: MLMPretrainConfig | Mapping[str, Any], run_dir: str) ->
     evals = {"mlm15": mlm_evaluator(fixed_rate_batches(eval_data, cfg.eval_rate, special, cfg.eval_batch_size))}
     if rank == 0:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-        (Path(run_dir) / "model_config.json").write_text(json.dumps(dataclasses.asdict(model.cfg), indent=1))
+        (Path(run_dir) / "model_config.json").write_text(json.dumps(_model_config_json(model), indent=1))
     Trainer(model, mlm_loss, batches, tcfg, eval_fns=evals,
             callbacks=[batches.progress_callback(), ProcessClock(run_dir)]).fit()
 
 
 def load_pretrained_mlm(run_dir: str | Path, step: int | None = None) -> BertForMaskedLM:
-    """The model of a pretraining run: its last checkpoint, or the one at ``step``."""
+    """The model of a pretraining run: its last checkpoint, or the one at ``step`` (a transformers
+    run's converted to our BertForMaskedLM, same weights)."""
     run_dir = Path(run_dir)
-    model = BertForMaskedLM(BertConfig(**json.loads((run_dir / "model_config.json").read_text())))
+    saved = json.loads((run_dir / "model_config.json").read_text())
+    if TRANSFORMERS in saved:
+        from transformers import BertConfig as HFBertConfig
+        model = TransformersMLM(HFBertConfig.from_dict(saved[TRANSFORMERS]))
+    else:
+        model = BertForMaskedLM(BertConfig(**saved))
     if step is None:
         path = latest_checkpoint(run_dir)
     else:
@@ -324,7 +453,7 @@ def load_pretrained_mlm(run_dir: str | Path, step: int | None = None) -> BertFor
     if path is None:
         raise FileNotFoundError(f"no checkpoint{'' if step is None else f' at step {step}'} under {run_dir}")
     load_model_weights(path, model)
-    return model
+    return as_encoder_mlm(model)
 
 
 def checkpoint_steps(run_dir: str | Path) -> list[int]:
@@ -332,8 +461,10 @@ def checkpoint_steps(run_dir: str | Path) -> list[int]:
 
 
 def evaluate_checkpoints(run_dir: str | Path, tokenizer, tasks: Sequence[Task], finetune_cfg: FinetuneConfig,
-                         seeds: Sequence[int] = (0,), steps: list[int] | None = None) -> list[dict[str, Any]]:
-    """Finetune the checkpoints of a pretraining run (all, or ``steps``) on ``tasks``.
+                         seeds: Sequence[int] = (0,), steps: list[int] | None = None,
+                         finetune_options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Finetune the checkpoints of a pretraining run (all, or ``steps``) on ``tasks``
+    (``finetune_options``: further keyword arguments of finetune_tasks, DownstreamSpec.finetune_options).
 
     Rows {"step", "elapsed_s" (pretraining wall-clock to that step, eval and checkpoint time
     excluded), "cpu_s" (the same in process CPU seconds), "mlm15_loss" (eval at that step, if
@@ -345,7 +476,7 @@ def evaluate_checkpoints(run_dir: str | Path, tokenizer, tasks: Sequence[Task], 
     rows = []
     for step in steps if steps is not None else checkpoint_steps(run_dir):
         model = load_pretrained_mlm(run_dir, step)
-        for r in finetune_tasks(model, tokenizer, tasks, finetune_cfg, seeds=seeds):
+        for r in finetune_tasks(model, tokenizer, tasks, finetune_cfg, seeds=seeds, **(finetune_options or {})):
             rows.append({"step": step, "elapsed_s": elapsed.get(step), "cpu_s": cpu.get(step),
                          "mlm15_loss": mlm.get(step), **r})
     return rows
@@ -353,17 +484,20 @@ def evaluate_checkpoints(run_dir: str | Path, tokenizer, tasks: Sequence[Task], 
 
 def pretrain_and_finetune(config: MLMPretrainConfig, run_dir: str | Path, tokenizer, tasks: Sequence[Task],
                           finetune_cfg: FinetuneConfig, seeds: Sequence[int] = (0,), *, nproc_per_node: int = 1,
-                          nnodes: int = 1) -> tuple[History, list[dict[str, Any]]]:
+                          nnodes: int = 1, finetune_options: Mapping[str, Any] | None = None
+                          ) -> tuple[History, list[dict[str, Any]]]:
     """Pretrain one run (this process at world size 1, torchrun beyond), then finetune each of its
     checkpoints on ``tasks`` (rows as ``evaluate_checkpoints``). Returns (history, rows). A run_dir
     already trained under another config is refused (``stamp_config``), not silently reused."""
     stamp_config(run_dir, to_dict(config))
     history = run_training(ENTRY_POINT, to_dict(config), run_dir=run_dir, nproc_per_node=nproc_per_node,
                            nnodes=nnodes)
-    return history, evaluate_checkpoints(run_dir, tokenizer, tasks, finetune_cfg, seeds=seeds)
+    return history, evaluate_checkpoints(run_dir, tokenizer, tasks, finetune_cfg, seeds=seeds,
+                                         finetune_options=finetune_options)
 
 
 __all__ = ["DownstreamSpec", "EVAL_RATE", "MLMBatches", "MLMDataSpec", "MLMPretrainConfig", "ProgressCallback",
-           "bert_config", "build_mlm_model", "checkpoint_steps", "encoder_tokenizer", "ensure_mlm_data",
+           "TransformersMLM", "as_encoder_mlm", "bert_config", "build_mlm_model", "check_model_spec",
+           "checkpoint_steps", "encoder_tokenizer", "ensure_mlm_data", "is_transformers_spec", "planning_spec",
            "evaluate_checkpoints", "fill_data_dir", "load_mlm_data", "load_pretrained_mlm", "mlm_evaluator",
            "mlm_loss", "model_with", "pretrain_and_finetune", "pretrain_mlm"]

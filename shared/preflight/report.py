@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from shared.experiment.recipe import RecipeRow, check_card, lookup, paper_card
+
 from .gpus import GPU, gpu as gpu_named
 from .memory import GIB, memory_per_gpu
 from .plan import DataRequirement, TrainingRunPlan, World
@@ -167,7 +169,8 @@ def preflight(paper: str, notebooks: Sequence[str] | None = None, *, scale: str 
     unknown = sorted(set(notebooks or ()) - set(presets))
     if unknown:
         raise ValueError(f"unknown notebook(s) {unknown} of {paper}; notebooks: {', '.join(presets)}")
-    runs, errors, checked = [], [], {}
+    runs, errors, checked, recipe = [], [], {}, {}
+    recipe_card, card_warnings = _card(paper)
     for name in notebooks or list(presets):
         config = presets[name].resolve(scale, overrides)
         spec = presets[name].build_config(config, where=scale)
@@ -177,16 +180,43 @@ def preflight(paper: str, notebooks: Sequence[str] | None = None, *, scale: str 
         notebook_errors = data_errors(requirements, data_dir)
         checked[name] = {"requirements": [r.path for r in requirements], "errors": notebook_errors}
         errors += [f"{name}: {e}" for e in notebook_errors]
+        if scale == "full" and recipe_card is not None:
+            recipe[name] = recipe_values(recipe_card, name, config)
+    if scale == "full" and recipe_card is not None:
+        card_warnings += [f"recipe card: {p}" for p in check_card(recipe_card, presets, scale)]
     errors = [f"{r['notebook']}/{e}" for r in runs for e in r["errors"]] + errors
-    warnings = [f"{r['notebook']}/{w}" for r in runs for w in r["warnings"]]
+    warnings = [f"{r['notebook']}/{w}" for r in runs for w in r["warnings"]] + card_warnings
     return {"paper": paper, "scale": scale, "gpu": card.name, "gpu_memory_gib": round(card.memory_gib, 2),
             "gpu_bf16_tflops": card.bf16_flops / 1e12, "nproc_per_node": world.nproc_per_node,
             "nnodes": world.nnodes, "world_size": world.size, "mfu": mfu, "headroom": HEADROOM,
             "data_dir": None if data_dir is None else str(data_dir),
             "data_checked": data_dir is not None, "data": checked, "runs": runs,
-            "gpu_hours_total": sum(r["gpu_hours_all"] for r in runs),
+            "recipe": recipe, "gpu_hours_total": sum(r["gpu_hours_all"] for r in runs),
             "wall_hours_if_serial": sum(r["gpu_hours_all"] for r in runs) / world.size, "errors": errors,
             "warnings": warnings}
+
+
+def _card(paper: str) -> tuple[list[RecipeRow] | None, list[str]]:
+    try:
+        return paper_card(paper), []
+    except ValueError as e:
+        return None, [f"no usable recipe card (values are shown without sources): {e}"]
+
+
+def recipe_values(card: list[RecipeRow], notebook: str, config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each row of the card for ``notebook``: key, the value the run uses, status, the source's value and the
+    source (the value comes from ``config``, so an override shows beside the card's source)."""
+    values = []
+    for row in card:
+        if notebook not in row.notebooks:
+            continue
+        try:
+            value = lookup(config, row.key)
+        except KeyError:
+            value = "(not in preset)"
+        values.append({"key": row.key, "value": value, "status": row.status, "source_value": row.source_value,
+                       "source": row.source})
+    return values
 
 
 def check(paper: str, notebook: str, **kwargs: Any) -> dict[str, Any]:
@@ -235,6 +265,7 @@ def format_report(report: Mapping[str, Any], show_config: bool = False) -> str:
     out.append(f"gpu_hours: per run at MFU {report['mfu']:.2f}; n identical runs each; total "
                f"{report['gpu_hours_total']:.4g} GPU-hours = {report['wall_hours_if_serial']:.4g} h on "
                f"{report['world_size']} GPUs. ckpt yes* = activation checkpointing needed to fit.")
+    out += _recipe_lines(report.get("recipe", {}), everything=show_config)
     if show_config:
         out += [f"config {r['notebook']}/{r['name']}: {json.dumps(r['config'], default=str)}" for r in report["runs"]]
     if report.get("warnings"):
@@ -245,5 +276,26 @@ def format_report(report: Mapping[str, Any], show_config: bool = False) -> str:
     return "\n".join(out)
 
 
-__all__ = ["DEFAULT_MFU", "HEADROOM", "MAX_DECAY_PER_STEP", "PreflightError", "assess", "batch_errors", "check", "data_errors",
-           "format_report", "paper_modules", "preflight", "requirement_error", "resolve_path"]
+# the optimizer's and the schedule's values, printed with their sources in every report
+OPTIMIZER_KEYS = frozenset({"optimizer", "lr", "weight_decay", "weight_decay_scaling", "betas", "eps", "momentum",
+                            "schedule", "warmup_fraction", "warmup_steps", "alpha_f", "global_batch_size",
+                            "max_steps", "grad_clip", "precision", "ema"})
+
+
+def _recipe_lines(recipe: Mapping[str, list[dict[str, Any]]], everything: bool) -> list[str]:
+    """Per notebook: how many values are sourced / deviate / assumed, then the optimizer's values (every value
+    with ``everything``), each with its status and source."""
+    out = []
+    for notebook, values in recipe.items():
+        counts = {s: sum(v["status"] == s for v in values) for s in ("sourced", "deviates", "assumed")}
+        out.append(f"recipe {notebook}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        for v in values:
+            if everything or v["key"].split(".")[-1] in OPTIMIZER_KEYS:
+                source = "" if v["status"] == "assumed" else f" (source: {json.dumps(v['source_value'], default=str)})"
+                out.append(f"  {v['key']} = {json.dumps(v['value'], default=str)}  [{v['status']}{source}] "
+                           f"{v['source']}")
+    return out
+
+
+__all__ = ["DEFAULT_MFU", "OPTIMIZER_KEYS", "HEADROOM", "MAX_DECAY_PER_STEP", "PreflightError", "assess", "batch_errors", "check", "data_errors",
+           "format_report", "paper_modules", "preflight", "recipe_values", "requirement_error", "resolve_path"]
