@@ -1,10 +1,10 @@
-"""Quality of generated images: FID against real images, and caption consistency.
+"""Quality of generated images: FID and KID against real images, CLIP score, and caption consistency.
 
 FID (Heusel et al. 2017): fit a Gaussian to the features of real and of generated images and take
 the Frechet distance ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)). The features come from
 a feature network: at smoke scale a `SceneRecognizer` trained here (`recognizer_feature_fn`); at
-full scale the standard Inception-v3 pool features where the `pytorch_fid` package and its weights
-file are available (`inception_feature_fn`). FID from a few hundred samples is biased upwards; only
+full scale the standard FID Inception-v3 pool features from the local weights file
+(`inception_feature_fn`, `fid_inception`). FID from a few hundred samples is biased upwards; only
 compare numbers computed with the same feature network and the same sample sizes.
 
 Caption consistency: a separately trained recognizer reads each generated image's attributes and
@@ -62,22 +62,84 @@ def recognizer_feature_fn(net: torch.nn.Module) -> FeatureFn:
 
 
 def inception_feature_fn(weights_path: str, device: str = "cpu") -> FeatureFn:
-    """Inception-v3 2048-d pool features (the standard FID network) from a local weights file.
+    """The standard FID features: Inception-v3 2048-d pool features (``fid_inception``) from the local
+    pt_inception weights file at ``weights_path`` (nothing is downloaded). Images (N, 3, S, S) in [-1, 1]."""
+    from .fid_inception import load_fid_inception
+    net = load_fid_inception(weights_path, device)
+    return lambda x: net(x.to(device))
 
-    Needs the `pytorch_fid` package (which needs torchvision) and its pt_inception weights saved at
-    ``weights_path``; nothing is downloaded. Images in [-1, 1] are resized to 299 inside.
-    """
-    try:
-        from pytorch_fid.inception import FIDInceptionA, InceptionV3  # noqa: F401
-    except Exception as e:  # noqa: BLE001 - ImportError, or torchvision failing to import
-        raise RuntimeError("Inception FID needs the pytorch_fid package (and torchvision); "
-                           "use recognizer_feature_fn at smoke scale") from e
-    net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=False,
-                      use_fid_inception=False)
-    state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    net.load_state_dict(state, strict=False)
-    net.eval().to(device)
-    return lambda x: net(x.to(device))[0].flatten(1)
+
+def kid(feature_fn: FeatureFn, real: torch.Tensor, generated: torch.Tensor, subsets: int = 100,
+        subset_size: int = 1000, batch_size: int = 512, seed: int = 0) -> tuple[float, float]:
+    """Kernel Inception Distance (Binkowski et al. 2018): the unbiased MMD^2 between features of ``real``
+    and ``generated`` (N, C, S, S) under the cubic polynomial kernel k(x, y) = (x.y / D + 1)^3, averaged over
+    ``subsets`` random subsets of ``subset_size`` of each (capped at the smaller set). Returns (mean, std);
+    unlike FID it is unbiased, so small sample sizes can be compared."""
+    return kid_from_features(extract_features(feature_fn, real, batch_size).double(),
+                             extract_features(feature_fn, generated, batch_size).double(), subsets, subset_size, seed)
+
+
+def kid_from_features(real: torch.Tensor, generated: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
+                      seed: int = 0) -> tuple[float, float]:
+    """KID of features (N_r, D) and (N_g, D) (see ``kid``)."""
+    m = min(subset_size, len(real), len(generated))
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 samples per set, got {len(real)} and {len(generated)}")
+    d = real.shape[1]
+    gen = torch.Generator().manual_seed(seed)
+    values = []
+    for _ in range(subsets):
+        x = real[torch.randperm(len(real), generator=gen)[:m]]
+        y = generated[torch.randperm(len(generated), generator=gen)[:m]]
+        kxx, kyy, kxy = ((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3)
+        off = m * (m - 1)
+        values.append(float((kxx.sum() - kxx.diagonal().sum()) / off + (kyy.sum() - kyy.diagonal().sum()) / off
+                            - 2 * kxy.mean()))
+    return float(np.mean(values)), float(np.std(values))
+
+
+@torch.no_grad()
+def clip_score(model, tokenizer, images: torch.Tensor, captions: list[str], batch_size: int = 64) -> float:
+    """CLIP score (Hessel et al. 2021, as torchmetrics computes it): the mean over pairs of
+    100 * max(cos(image embedding, caption embedding), 0).
+
+    model: a transformers ``CLIPModel`` (e.g. ``load_clip(dir)``); images (N, 3, S, S) in [-1, 1], resized
+    to the model's image size and normalised with CLIP's mean / std here; captions: N strings, cut to the
+    text model's context length."""
+    if len(images) != len(captions):
+        raise ValueError(f"{len(images)} images but {len(captions)} captions")
+    device = next(model.parameters()).device
+    size = model.config.vision_config.image_size
+    mean = torch.tensor(CLIP_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, device=device).view(1, 3, 1, 1)
+    scores = []
+    for s in range(0, len(images), batch_size):
+        pixels = torch.nn.functional.interpolate((images[s:s + batch_size].to(device).float() + 1) / 2, size=(size, size),
+                                                 mode="bicubic", align_corners=False).clamp(0, 1)
+        text = tokenizer(captions[s:s + batch_size], padding=True, truncation=True,
+                         max_length=model.config.text_config.max_position_embeddings, return_tensors="pt").to(device)
+        img = _embedding(model.get_image_features(pixel_values=(pixels - mean) / std))          # (B, E)
+        txt = _embedding(model.get_text_features(input_ids=text["input_ids"],
+                                                 attention_mask=text["attention_mask"]))       # (B, E)
+        scores.append((100 * torch.nn.functional.cosine_similarity(img, txt, dim=-1)).clamp(min=0))
+    return float(torch.cat(scores).mean())
+
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)     # OpenAI CLIP's preprocessing
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _embedding(out) -> torch.Tensor:
+    """transformers returns a tensor, or (newer versions) an output object holding the pooled embedding."""
+    return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+def load_clip(folder: str, device: str = "cpu"):
+    """(CLIPModel, tokenizer) from a local transformers folder (e.g. openai/clip-vit-large-patch14 saved in
+    data_dir); nothing is downloaded."""
+    from transformers import AutoTokenizer, CLIPModel
+    model = CLIPModel.from_pretrained(folder, local_files_only=True).eval().to(device)
+    return model, AutoTokenizer.from_pretrained(folder, local_files_only=True)
 
 
 @torch.no_grad()
