@@ -200,11 +200,12 @@ def test_presets_plan_valid_runs(scale):
     sweep = scales.SWEEP[scale]
     specs = lvf.plan_sweep(sweep, "/base", data_dir="/data")
     per_config = 1 if sweep["duration_mode"] == "along" else None
-    n_lrs = len(sweep["full_lrs"]) + len(sweep["lora_lrs"])
-    if per_config:
-        assert len(specs) == len(sweep["conditions"]) * n_lrs
-    else:
-        assert len(specs) == sum(len(lvf.durations_of(sweep, c)) for c in sweep["conditions"]) * n_lrs
+    expected = 0       # each condition over its own LR grids, one run per duration or one along them
+    for c in sweep["conditions"]:
+        cs = lvf.condition_sweep(sweep, c)
+        runs = 1 if cs["duration_mode"] == "along" else len(lvf.durations_of(sweep, c))
+        expected += (len(cs["full_lrs"]) + len(cs["lora_lrs"])) * runs
+    assert len(specs) == expected
     main = MethodSpec("lora", **sweep["lora_main"]).label
     best = pd.DataFrame([{"condition": c, "config": main, "lr": sweep["lora_lrs"][0]} for c in sweep["conditions"]])
     variants = lvf.plan_variants(sweep, "/base", best, data_dir="/data")

@@ -80,6 +80,17 @@ def test_lr_schedules():
     assert lr_multiplier(W + 25, T, "linear", W, alpha_f=0.0) == pytest.approx(0.75)
     assert lr_multiplier(T - 1, T, "constant", W) == 1.0
     assert lr_multiplier(4 * W - 1, T, "inv_sqrt", W) == pytest.approx(0.5)
+
+
+def test_constant_schedule_with_a_cooldown():
+    T, W, C = 110, 10, 20
+    assert lr_multiplier(T - C - 1, T, "constant", W, cooldown_steps=C) == 1.0        # the last constant update
+    assert lr_multiplier(T - C + 10, T, "constant", W, alpha_f=0.0, cooldown_steps=C) == pytest.approx(0.5)
+    assert lr_multiplier(T, T, "constant", W, alpha_f=0.1, cooldown_steps=C) == pytest.approx(0.1)
+    assert lr_multiplier(T - 1, T, "constant", W, cooldown_steps=C) > 0
+    with pytest.raises(ValueError, match="goes with schedule 'constant' only"):
+        TrainConfig(max_steps=T, schedule="cosine", cooldown_steps=C)
+    assert lr_multiplier(0, 10, "constant", 0, cooldown_steps=C) < 1.0     # longer than the run: decays throughout
     assert lr_multiplier(10**6, T, "inv_sqrt", W, alpha_f=0.1) == 0.1
     with pytest.raises(ValueError, match="cosine"):
         lr_multiplier(0, T, "step")

@@ -9,7 +9,9 @@ text, then a GPT-2-style decoder trained only on that text (Bolton et al. 2024).
 
 Sources are named corpora of shared.data.corpora, `biomedical_abstracts` (the generated world's
 documents, shared.data.generated.biomedical), or `dir:<folder>`: every jsonl / parquet / text file
-under `<data_dir>/<folder>` (full scale; PubMed abstracts in the paper). `max_mb` caps the megabytes
+under `<data_dir>/<folder>` (full scale; PubMed abstracts in the paper), or `pretrained:<folder>`: an
+existing tokenizer saved under `<data_dir>/<folder>` (GPT-2's, the paper's comparison; it has no text
+and `train_tokenizer` returns its folder). `max_mb` caps the megabytes
 read from a source (a seeded subset of its documents), which is how two domains get text of the same
 size. A model trains on a `Mixture` of its sources' packed sequences with the given weights, so two
 models with the same `train` and `seq_len` see the same number of tokens: the same compute.
@@ -45,6 +47,7 @@ from shared.utils.config import StrictConfig
 
 ABSTRACTS = "biomedical_abstracts"
 DIR_PREFIX = "dir:"
+PRETRAINED_PREFIX = "pretrained:"
 SOURCE = "biomedlm_source"     # the stream source of shared.data.lm_streams that reads source_documents
 # GPT-2's (and BioMedLM's) architecture switches of shared.models.gpt; the paper's sizes are in
 # papers/biomedlm/scales.py
@@ -81,6 +84,8 @@ def source_documents(name: str, split: str = "train", *, max_mb: float | None = 
     same facts). `dir:` sources have no split: they name their folder for each split."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if name.startswith(PRETRAINED_PREFIX):
+        return []
     if name == ABSTRACTS:
         w = biomedical_world(world)
         docs = w.documents if split == "train" else biomedical.documents(w.world, 2, seed=w.seed + 1)
@@ -111,7 +116,13 @@ def train_tokenizer(sources: dict[str, float], vocab_size: int, *, max_mb: dict[
                     out_dir: str | Path | None = None) -> Path:
     """Train a byte-level BPE (BioMedLM's recipe: no prefix space, 256-byte alphabet, min_frequency 2)
     on the train split of `sources` (weights unused here; every source's capped text is used), and
-    return its folder: `out_dir`, or a cache folder keyed by every argument."""
+    return its folder: `out_dir`, or a cache folder keyed by every argument. A domain whose only
+    source is `pretrained:<folder>` returns that folder under data_dir (nothing is trained)."""
+    pretrained = [s for s in sources if s.startswith(PRETRAINED_PREFIX)]
+    if pretrained:
+        if len(sources) != 1:
+            raise ValueError(f"a pretrained tokenizer is its domain's only source, got {sorted(sources)}")
+        return pretrained_tokenizer_dir(pretrained[0], data_dir)
     max_mb = max_mb or {}
     key = stable_hash({"sources": sorted(sources), "vocab": vocab_size, "max_mb": max_mb, "world": world,
                        "data_dir": data_dir, "seed": seed, "version": 1})
@@ -129,6 +140,17 @@ def train_tokenizer(sources: dict[str, float], vocab_size: int, *, max_mb: dict[
         shutil.rmtree(folder)
     with atomic_dir(folder) as tmp:
         tok.save_pretrained(str(tmp))
+    return folder
+
+
+def pretrained_tokenizer_dir(source: str, data_dir: str | None) -> Path:
+    """The folder of a `pretrained:<folder>` source, checked to load through transformers
+    (shared.data.tokenizer.load_tokenizer: tokenizer.json and its config, e.g. GPT-2's from the hub)."""
+    if data_dir is None:
+        raise ValueError(f"source {source!r} reads from data_dir, which is None")
+    folder = Path(data_dir) / source[len(PRETRAINED_PREFIX):]
+    if not (folder / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"{folder}: no tokenizer.json (save the tokenizer there with save_pretrained)")
     return folder
 
 

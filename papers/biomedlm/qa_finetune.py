@@ -1,16 +1,24 @@
 """Finetuning a pretrained decoder for biomedical QA (BioMedLM's finetune/mc and finetune/textgen).
 
-Multiple choice (MedMCQA, MedQA, PubMedQA). The paper puts a multiple-choice head on GPT-2 (a scalar
-per [question; option] sequence, cross-entropy over the options). Our head is the LM itself: an
+Multiple choice (MedMCQA, MedQA, PubMedQA, BioASQ, MMLU). The paper puts a multiple-choice head on
+GPT-2 (a scalar per [question; option] sequence, cross-entropy over the options). Our head is the LM itself: an
 option's score is the summed log-likelihood of its text after a prompt, and `mc_loss` is the
 cross-entropy of the softmax over the options' scores. Prompt styles (`STYLES`):
 - "cloze": "[Context: <abstract>\n]Question: <question>\nAnswer:" and the option's text, the
   options not listed: each [question; option] sequence on its own, like the paper's head;
 - "listed": shared.eval.multiple_choice's MMLU prompt, which lists lettered options first.
 `evaluate_mc` scores the same way as training, so training and test agree.
+Heads (`HEADS`): "lm" (above) or "classifier", the paper's: a linear layer on the hidden state at the
+end of each [prompt; option] sequence, one scalar per option. With tied embeddings that layer is the
+raw logit of the end-of-text token at the last position (its embedding row is the trained weight
+vector; end-of-text appears in these inputs only as right padding, which a causal model never reads).
 
 Generation (patient questions; MeQSum in the paper): "Question: <q>\\nAnswer: <a><eos>", loss on the
 answer's tokens only; `generate_answers` decodes greedily.
+
+Length of a run: `train["max_steps"]`, or `train["epochs"]` passes over the training examples
+(full scale, as the paper's code sets `--num_train_epochs`); `train["per_fmt"]` overrides keys for
+one question format (`fmt`), so each benchmark has its own recipe (`finetune_train`).
 
     history = run_training("papers.biomedlm.qa_finetune:finetune_main", QAFinetuneSpec(...).to_dict(), run_dir=...)
     model, tok = load_pretrained(run_dir)           # shared.pipelines.lm_pretrain
@@ -18,6 +26,8 @@ answer's tokens only; `generate_answers` decodes greedily.
 """
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from papers.biomedlm.pretrain import train_config
-from shared.data.formats import read_jsonl
+from shared.data.formats import read_jsonl, write_jsonl
 from shared.eval import formats
 from shared.eval._model_io import decode, encode, model_device
 from shared.eval.formats import MCQuestion
@@ -39,10 +49,40 @@ from shared.train.distributed import init_distributed
 from shared.train.lm import lm_loss
 from shared.utils.config import StrictConfig
 
+BIOASQ_CHOICES = ("yes", "no")
+
+
+def read_bioasq(path: str | Path) -> list[MCQuestion]:
+    """BioASQ yes/no questions as two-option questions with their passage as context: the BLURB /
+    stanford-crfm/BioMedLM `finetune/seqcls` jsonl layout ({"id", "sentence1": question,
+    "sentence2": passage, "label": "yes" | "no"}) or {"question", "context", "answer"} rows."""
+    out = []
+    for r in read_jsonl(path):
+        question = r.get("sentence1", r.get("question"))
+        context = r.get("sentence2", r.get("context"))
+        label = r.get("label", r.get("answer"))
+        if question is None or context is None:
+            raise ValueError(f"{path}: not a BioASQ row: fields {sorted(r)}")
+        answer = None if label in (None, "") else BIOASQ_CHOICES.index(str(label).strip().lower())
+        out.append(MCQuestion(question, BIOASQ_CHOICES, answer, context=context, id=r.get("id")))
+    return out
+
+
+def write_mc_jsonl(questions: Sequence[MCQuestion], path: str | Path) -> Path:
+    """Questions as MMLU jsonl rows ({"question", "choices", "answer", "subject"}; read back by
+    `formats.read_mmlu`). The paper's MMLU model trains on MedMCQA + MedQA (its Sec. 3.4):
+        write_mc_jsonl(read_medmcqa(".../medmcqa/train.jsonl") + read_medqa(".../medqa/train.jsonl"),
+                       data_dir / "mmlu" / "train_medmcqa_medqa.jsonl")"""
+    write_jsonl(path, [{"question": q.question, "choices": list(q.choices), "answer": q.answer,
+                        "subject": q.subject} for q in questions])
+    return Path(path)
+
+
 READERS = {"medmcqa": formats.read_medmcqa, "medqa": formats.read_medqa, "pubmedqa": formats.read_pubmedqa,
-           "mmlu": formats.read_mmlu}
+           "mmlu": formats.read_mmlu, "bioasq": read_bioasq}
 TASKS = ("mc", "textgen")
 STYLES = ("cloze", "listed")
+HEADS = ("lm", "classifier")
 IGNORE = -100
 
 
@@ -63,11 +103,15 @@ def mc_prompt(q: MCQuestion, style: str = "cloze") -> str:
 
 
 def encode_mc(questions: Sequence[MCQuestion], tokenizer, max_len: int, pad_id: int = 0,
-              style: str = "cloze") -> dict[str, torch.Tensor]:
+              style: str = "cloze", head: str = "lm") -> dict[str, torch.Tensor]:
     """Tensors for `mc_loss`, N questions with C options each (all the same C):
     input_ids, targets (N, C, L) int64 (targets[t] is the token after input_ids[t], IGNORE off the
     option's text), lengths (N, C), labels (N,). A [prompt; option] sequence longer than max_len tokens
-    loses prompt tokens on the left, as in shared.eval.multiple_choice.continuation_logprobs."""
+    loses prompt tokens on the left, as in shared.eval.multiple_choice.continuation_logprobs.
+    head "classifier": input_ids hold the whole sequence and targets mark only its last position,
+    with the end-of-text id (`option_scores` reads that logit)."""
+    if head == "classifier":
+        return _encode_classifier(questions, tokenizer, max_len, pad_id, style)
     if not questions:
         raise ValueError("no questions")
     n_choices = {len(q.choices) for q in questions}
@@ -98,20 +142,49 @@ def encode_mc(questions: Sequence[MCQuestion], tokenizer, max_len: int, pad_id: 
             "lengths": lengths.view(len(questions), c), "labels": torch.tensor([q.answer for q in questions])}
 
 
-def option_scores(model, input_ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """(B, C, L) ids and targets -> (B, C) summed log-likelihood of each option's target tokens."""
+def _encode_classifier(questions: Sequence[MCQuestion], tokenizer, max_len: int, pad_id: int,
+                       style: str) -> dict[str, torch.Tensor]:
+    """encode_mc for the classifier head: each [prompt; option] sequence (cut on the left to max_len)
+    right-padded, targets IGNORE but the last position (end-of-text id), lengths = sequence lengths."""
+    if not questions:
+        raise ValueError("no questions")
+    if len({len(q.choices) for q in questions}) != 1:
+        raise ValueError("questions must all have the same number of options")
+    if any(q.answer is None for q in questions):
+        raise ValueError("every question needs an answer")
+    end_id = tokenizer.eos_token_id
+    rows = [(encode(tokenizer, mc_prompt(q, style)) + encode(tokenizer, cont))[-max_len:]
+            for q in questions for cont in continuations(q, "text")]
+    ids = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)
+    tgt = torch.full_like(ids, IGNORE)
+    for i, seq in enumerate(rows):
+        ids[i, :len(seq)] = torch.as_tensor(seq)
+        tgt[i, len(seq) - 1] = end_id
+    n, c = len(questions), len(questions[0].choices)
+    labels = torch.tensor([q.answer for q in questions])
+    return {"input_ids": ids.view(n, c, -1), "targets": tgt.view(n, c, -1),
+            "lengths": torch.tensor([len(r) for r in rows]).view(n, c), "labels": labels}
+
+
+def option_scores(model, input_ids: torch.Tensor, targets: torch.Tensor, head: str = "lm") -> torch.Tensor:
+    """(B, C, L) ids and targets -> (B, C) summed log-likelihood of each option's target tokens
+    ("lm"), or the raw logit of the marked target ("classifier": a linear layer on the last hidden
+    state)."""
     b, c, length = input_ids.shape
     logits = model(input_ids.reshape(b * c, length)).logits.float()           # (B*C, L, V)
     flat_t = targets.reshape(b * c, length)
+    if head == "classifier":
+        picked = logits.gather(-1, flat_t.clamp_min(0).unsqueeze(-1)).squeeze(-1)          # (B*C, L)
+        return (picked * (flat_t != IGNORE)).sum(-1).view(b, c)
     logp = -F.cross_entropy(logits.transpose(1, 2), flat_t.clamp_min(0), reduction="none")   # (B*C, L)
     return (logp * (flat_t != IGNORE)).sum(-1).view(b, c)
 
 
-def mc_loss(model, batch: dict[str, torch.Tensor]):
-    """Cross-entropy over the options' summed log-likelihoods (the LM as a multiple-choice head).
-    Pads beyond the batch's longest row are trimmed first."""
+def mc_loss(model, batch: dict[str, torch.Tensor], head: str = "lm"):
+    """Cross-entropy over the options' scores (`option_scores` of `head`). Pads beyond the batch's
+    longest row are trimmed first."""
     width = int(batch["lengths"].max())
-    scores = option_scores(model, batch["input_ids"][..., :width], batch["targets"][..., :width])
+    scores = option_scores(model, batch["input_ids"][..., :width], batch["targets"][..., :width], head)
     loss = F.cross_entropy(scores, batch["labels"])
     acc = (scores.argmax(-1) == batch["labels"]).float().mean()
     return loss, {"accuracy": acc.detach(), "num_samples": int(scores.shape[0]),
@@ -119,9 +192,12 @@ def mc_loss(model, batch: dict[str, torch.Tensor]):
 
 
 def evaluate_mc(model, tokenizer, questions: Sequence[MCQuestion], style: str = "cloze",
-                batch_size: int = 32, max_length: int | None = None) -> MCResult:
+                batch_size: int = 32, max_length: int | None = None, head: str = "lm") -> MCResult:
     """Accuracy of the argmax of the options' summed log-likelihood (and of the per-token mean) after
-    the `style` prompt; "listed" is shared.eval.multiple_choice.score_questions with the options' text."""
+    the `style` prompt; "listed" is shared.eval.multiple_choice.score_questions with the options' text.
+    head "classifier": the argmax of the classifier scores (accuracy_norm is the same)."""
+    if head == "classifier":
+        return _evaluate_classifier(model, tokenizer, questions, style, batch_size, max_length)
     if style == "listed":
         return score_questions(model, tokenizer, questions, continuation="text", batch_size=batch_size,
                                max_length=max_length)
@@ -161,6 +237,28 @@ def evaluate_mc(model, tokenizer, questions: Sequence[MCQuestion], style: str = 
                     scores=scores, scores_norm=norm)
 
 
+@torch.no_grad()
+def _evaluate_classifier(model, tokenizer, questions, style, batch_size, max_length) -> MCResult:
+    questions = [q for q in questions if q.answer is not None]
+    if not questions:
+        raise ValueError("no labelled questions to score")
+    max_length = max_length or model.cfg.max_seq_len
+    was_training = model.training
+    model.eval()
+    scores: list[list[float]] = []
+    dev = model_device(model)
+    try:
+        for i in range(0, len(questions), batch_size):
+            b = _encode_classifier(questions[i:i + batch_size], tokenizer, max_length, tokenizer.eos_token_id, style)
+            scores += option_scores(model, b["input_ids"].to(dev), b["targets"].to(dev), "classifier").tolist()
+    finally:
+        model.train(was_training)
+    pred = [max(range(len(s)), key=s.__getitem__) for s in scores]
+    acc = sum(p == q.answer for p, q in zip(pred, questions)) / len(questions)
+    return MCResult(accuracy=acc, accuracy_norm=acc, n=len(questions), by_subject={}, predictions=pred,
+                    predictions_norm=pred, scores=scores, scores_norm=scores)
+
+
 # ------------------------------------------------------------------------------------- generation
 def qa_prompt(question: str) -> str:
     return f"Question: {question}\nAnswer:"
@@ -197,6 +295,7 @@ class QAFinetuneSpec(StrictConfig):
     train: dict[str, Any]
     fmt: str | None = None
     style: str = "cloze"
+    head: str = "lm"
     max_len: int = 128
     seed: int = 0
     max_examples: int | None = None
@@ -208,6 +307,22 @@ class QAFinetuneSpec(StrictConfig):
             raise ValueError(f"task 'mc' needs fmt in {sorted(READERS)}, got {self.fmt!r}")
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {self.style!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+
+
+def finetune_train(train: dict[str, Any], fmt: str | None, n_examples: int) -> dict[str, Any]:
+    """TrainConfig keywords of one run: `train` with its `per_fmt[fmt]` overrides, and `epochs`
+    turned into max_steps = ceil(epochs * n_examples / global_batch_size). A `train` without those
+    keys is returned as it is."""
+    train = dict(train)
+    train.update((train.pop("per_fmt", None) or {}).get(fmt, {}))
+    epochs = train.pop("epochs", None)
+    if epochs is not None:
+        if "global_batch_size" not in train:
+            raise ValueError("train config with 'epochs' needs 'global_batch_size'")
+        train["max_steps"] = max(1, math.ceil(epochs * n_examples / train["global_batch_size"]))
+    return train
 
 
 def finetune_main(config: dict[str, Any], run_dir: str) -> None:
@@ -218,11 +333,12 @@ def finetune_main(config: dict[str, Any], run_dir: str) -> None:
     model.train()
     if spec.task == "mc":
         examples = read_questions(spec.fmt, spec.train_file)[:spec.max_examples]
-        data, loss_fn = encode_mc(examples, tok, spec.max_len, pad_id=tok.eos_token_id, style=spec.style), mc_loss
+        data = encode_mc(examples, tok, spec.max_len, pad_id=tok.eos_token_id, style=spec.style, head=spec.head)
+        loss_fn = mc_loss if spec.head == "lm" else functools.partial(mc_loss, head=spec.head)
     else:
         examples = list(read_jsonl(spec.train_file))[:spec.max_examples]
         data, loss_fn = encode_textgen(examples, tok, spec.max_len), lm_loss
-    cfg = train_config(spec.train, run_dir, spec.seed)
+    cfg = train_config(finetune_train(spec.train, spec.fmt, len(examples)), run_dir, spec.seed)
     batches = ResumableBatches(data, cfg.micro_batch_size, rank=dist.rank, world_size=dist.world_size, seed=spec.seed)
     if dist.rank == 0:
         save_model_files(run_dir, model, tok)

@@ -7,13 +7,14 @@ smoke: a 2-core CPU, offline text. Biomedical = GCIDE dictionary entries labelle
        about the same megabytes, plus the biomedical sources at the Pile's PubMed share (17.5%), so the
        general model sees every fact of the world, less often. 2-layer GPT-2-style decoders, vocabulary 2048.
 small: one GPU, < 1 h: the same offline text with a 4-layer d256 decoder trained longer.
-full:  the paper's configuration (stanford-crfm/BioMedLM model card and tokenize/train_bpe.py): byte-level
-       BPE with 28,896 tokens; GPT-2-style decoder, 2560 hidden, 32 layers, 20 heads, context 1024;
-       300B tokens at batch 1024 x 1024 tokens (286,102 steps); Decoupled AdamW lr 1.6e-4, wd 1.6e-5;
-       bf16, FSDP over torchrun. Text and benchmark files come from data_dir (layout in README.md).
-       The LR schedule and warmup are not in the sources we could read: cosine decay with 1% warmup
-       is our assumption, as are the finetuning hyperparameters (the repo leaves them as placeholders,
-       apart from warmup_ratio 0.5 and max_seq_length 512 for MedQA).
+full:  the paper's configuration (Bolton et al. 2024, arXiv 2403.18421v1, Tables 1, 2, 5, 6; the
+       stanford-crfm/BioMedLM model card and repo): byte-level BPE with 28,896 tokens, compared with
+       GPT-2's tokenizer (read from data_dir); GPT-2-style decoder, 2560 hidden, 32 layers, 20 heads,
+       context 1024; 300B tokens at 1024 x 1024 tokens per batch (286,102 steps); Decoupled AdamW lr
+       1.6e-4, betas (0.9, 0.95), eps 1e-8, wd 1.6e-5, cosine with 100 warmup batches; bf16, FSDP.
+       Finetuning: MedMCQA, MedQA, PubMedQA, BioASQ and MMLU Medical Genetics (trained on MedMCQA +
+       MedQA), each for its own number of epochs, warmup ratio 0.5 (the repo's commands). The
+       README's recipe card gives every value's source; the epochs and learning rates are assumed.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from papers.biomedlm.pretrain import GPT2_STYLE
-from papers.biomedlm.qa_finetune import READERS
+from papers.biomedlm.qa_finetune import HEADS, READERS
 from shared.experiment import NotebookPresets
 from shared.train import TrainConfig
 from shared.utils.config import StrictConfig
@@ -66,6 +67,9 @@ FULL_DOMAINS = {
     "general": {"sources": {"dir:general/train": 1.0}, "max_mb": {},
                 "tokenizer_max_mb": {"dir:general/train": 2000.0}},
 }
+# 01_tokenizer at full compares the PubMed tokenizer with GPT-2's (the paper's Table 3), saved under data_dir/gpt2
+FULL_TOKENIZER_DOMAINS = {"biomedical": FULL_DOMAINS["biomedical"],
+                          "general": {"sources": {"pretrained:gpt2": 1.0}, "max_mb": {}, "tokenizer_max_mb": {}}}
 FULL_HELDOUT = {"biomedical (PubMed)": {"dir:pubmed/test": 20.0}, "general": {"dir:general/test": 20.0}}
 FULL_TERMS = {"domain": {"dir:pubmed/test": 20.0}, "general": {"dir:general/test": 20.0}, "split": "test",
               "n_terms": 60, "min_count": 50, "exclude": []}
@@ -76,7 +80,7 @@ TOKENIZER = {
               "heldout": SMOKE_HELDOUT, "terms": SMOKE_TERMS, "world": WORLD, "show_terms": 16},
     "small": {"vocab_sizes": [1024, 2048, 4096, 8192], "model_vocab": 4096, "domains": SMOKE_DOMAINS,
               "heldout": SMOKE_HELDOUT, "terms": SMOKE_TERMS, "world": WORLD, "show_terms": 24},
-    "full": {"vocab_sizes": [28896], "model_vocab": 28896, "domains": FULL_DOMAINS, "heldout": FULL_HELDOUT,
+    "full": {"vocab_sizes": [28896], "model_vocab": 28896, "domains": FULL_TOKENIZER_DOMAINS, "heldout": FULL_HELDOUT,
              "terms": FULL_TERMS, "world": None, "show_terms": 30, "needs_data_dir": True},
 }
 
@@ -87,7 +91,7 @@ SMOKE_TRAIN = {"max_steps": 250, "global_batch_size": 16, "micro_batch_size": 16
                "precision": "fp32", "log_every": 10, "progress_bar": False}
 PAPER_TRAIN = {"max_steps": 286102, "global_batch_size": 1024, "micro_batch_size": 4, "optimizer": "adamw",
                "lr": 1.6e-4, "weight_decay": 1.6e-5, "weight_decay_scaling": "schedule", "betas": [0.9, 0.95],
-               "schedule": "cosine", "warmup_fraction": 0.01, "alpha_f": 0.1, "grad_clip": 1.0,
+               "eps": 1e-8, "schedule": "cosine", "warmup_steps": 100, "alpha_f": 0.0, "grad_clip": 1.0,
                "precision": "bf16", "parallelism": "fsdp", "log_every": 10, "checkpoint_every": 2000,
                "progress_bar": True}
 PRETRAIN = {
@@ -111,12 +115,27 @@ SMOKE_TASKS = {"medmcqa": {"fmt": "medmcqa", "train_file": "{qa_dir}/medmcqa/tra
                          "test_file": "{qa_dir}/medqa/test.jsonl"},
                "pubmedqa": {"fmt": "pubmedqa", "train_file": "{qa_dir}/pubmedqa/train.jsonl",
                             "test_file": "{qa_dir}/pubmedqa/test.jsonl"}}
+# n_train: the training questions of each benchmark (the paper's Sec. 4), which turn epochs into steps in the plan
 FULL_TASKS = {"medmcqa": {"fmt": "medmcqa", "train_file": "{data_dir}/medmcqa/train.jsonl",
-                          "test_file": "{data_dir}/medmcqa/dev.jsonl"},
+                          "test_file": "{data_dir}/medmcqa/dev.jsonl", "n_train": 182822},
               "medqa": {"fmt": "medqa", "train_file": "{data_dir}/medqa/train.jsonl",
-                        "test_file": "{data_dir}/medqa/test.jsonl"},
+                        "test_file": "{data_dir}/medqa/test.jsonl", "n_train": 10178},
               "pubmedqa": {"fmt": "pubmedqa", "train_file": "{data_dir}/pubmedqa/train.jsonl",
-                           "test_file": "{data_dir}/pubmedqa/test.jsonl"}}
+                           "test_file": "{data_dir}/pubmedqa/test.jsonl", "n_train": 450},
+              "bioasq": {"fmt": "bioasq", "train_file": "{data_dir}/bioasq/train.jsonl",
+                         "test_file": "{data_dir}/bioasq/test.jsonl", "n_train": 670},
+              # the paper's MMLU model trains on MedMCQA + MedQA (qa_finetune.write_mc_jsonl writes that file)
+              "mmlu_medical_genetics": {"fmt": "mmlu", "train_file": "{data_dir}/mmlu/train_medmcqa_medqa.jsonl",
+                                        "test_file": "{data_dir}/mmlu/medical_genetics_test.csv",
+                                        "n_train": 182822 + 10178}}
+# Hugging Face Trainer settings of the repo's finetune commands (its placeholders {lr}, {num_epochs} and
+# {grad_accum} filled by assumption): AdamW betas (0.9, 0.999), eps 1e-8, no weight decay, linear decay to 0
+# after a warmup of half the run, gradient norm clipped at 1, bf16
+FULL_FT = {"epochs": 3, "global_batch_size": 32, "micro_batch_size": 4, "lr": 2e-5, "betas": [0.9, 0.999],
+           "eps": 1e-8, "weight_decay": 0.0, "weight_decay_scaling": "lr", "schedule": "linear",
+           "warmup_fraction": 0.5, "alpha_f": 0.0, "grad_clip": 1.0, "precision": "bf16", "parallelism": "fsdp",
+           "log_every": 10, "progress_bar": True,
+           "per_fmt": {"medqa": {"epochs": 10}, "pubmedqa": {"epochs": 20}, "bioasq": {"epochs": 20}}}
 FINETUNE = {
     "smoke": {"tasks": SMOKE_TASKS, "train": SMOKE_FT, "max_len": 128, "world": WORLD, "seeds": [0, 1],
               "textgen": {"train_file": "{qa_dir}/patients/train.jsonl", "test_file": "{qa_dir}/patients/test.jsonl",
@@ -127,20 +146,16 @@ FINETUNE = {
               "textgen": {"train_file": "{qa_dir}/patients/train.jsonl", "test_file": "{qa_dir}/patients/test.jsonl",
                           "train": {**SMOKE_FT, "max_steps": 200, "lr": 1e-3}, "max_new_tokens": 24, "show": 10},
               "fresh": True},
-    "full": {"tasks": FULL_TASKS, "max_len": 512, "world": None, "seeds": [0],
-             "train": {"max_steps": 6000, "global_batch_size": 32, "micro_batch_size": 4, "lr": 2e-5,
-                          "schedule": "linear", "warmup_fraction": 0.5, "weight_decay": 0.0, "precision": "bf16",
-                          "parallelism": "fsdp", "log_every": 10, "progress_bar": True},
+    "full": {"tasks": FULL_TASKS, "max_len": 512, "world": None, "seeds": [0], "head": "classifier", "train": FULL_FT,
              "textgen": {"train_file": "{data_dir}/meqsum/train.jsonl", "test_file": "{data_dir}/meqsum/test.jsonl",
-                         "train": {"max_steps": 2000, "global_batch_size": 32, "micro_batch_size": 4, "lr": 2e-5,
-                                      "schedule": "linear", "warmup_fraction": 0.1, "precision": "bf16",
-                                      "parallelism": "fsdp", "log_every": 10, "progress_bar": True},
-                         "max_new_tokens": 64, "show": 10},
+                         "train": {**{k: v for k, v in FULL_FT.items() if k != "per_fmt"}, "epochs": 10},
+                         "n_train": 1000, "max_new_tokens": 400, "show": 10},
              "fresh": False, "needs_data_dir": True},
 }
 
-# The paper's numbers (abstract of arXiv 2403.18421; MedQA from the model card). Others not found.
-PAPER = {"medmcqa": 57.3, "mmlu_medical_genetics": 69.0, "medqa": 50.3, "pubmedqa": None,
+# The paper's numbers (arXiv 2403.18421v1: abstract and Tables 7-11; GPT-Neo 2.7B finetuned, Tables 8, 10, 11)
+PAPER = {"medmcqa": 57.3, "mmlu_medical_genetics": 69.0, "medqa": 50.3, "pubmedqa": 74.4, "bioasq": 95.7,
+         "gpt_neo_2.7b": {"medqa": 37.7, "pubmedqa": 66.1, "bioasq": 67.1},
          "vocab_size": 28896, "params": 2.7e9, "tokens": 300e9}
 
 
@@ -208,12 +223,30 @@ class PretrainPreset(StrictConfig):
 
 
 @dataclass
+class FinetuneTrain(TrainConfig):
+    """TrainConfig plus `epochs` (passes over the training examples; replaces max_steps) and
+    `per_fmt` ({question format: overrides of these keys}), read by qa_finetune.finetune_train."""
+    epochs: float | None = None
+    per_fmt: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        super().__post_init__()
+        names = {f for f in self.__dataclass_fields__ if f != "per_fmt"}
+        for fmt, over in self.per_fmt.items():
+            if fmt not in READERS or set(over) - names:
+                raise ValueError(f"per_fmt[{fmt!r}]: formats are {sorted(READERS)}, keys {sorted(names)}; "
+                                 f"got keys {sorted(over)}")
+
+
+@dataclass
 class QATaskFiles(StrictConfig):
     """One multiple-choice benchmark: its reader (papers.biomedlm.qa_finetune.READERS) and files
-    ("{qa_dir}" / "{data_dir}" placeholders)."""
+    ("{qa_dir}" / "{data_dir}" placeholders); n_train: its number of training questions, if known
+    (the plan turns epochs into steps with it)."""
     fmt: str
     train_file: str
     test_file: str
+    n_train: int | None = None
 
     def __post_init__(self):
         if self.fmt not in READERS:
@@ -225,22 +258,30 @@ class TextgenPreset(StrictConfig):
     """Answer generation for patient questions: files, finetuning, decoding length, rows shown."""
     train_file: str
     test_file: str
-    train: TrainConfig
+    train: FinetuneTrain
     max_new_tokens: int
     show: int
+    n_train: int | None = None
 
 
 @dataclass
 class FinetunePreset(StrictConfig):
-    """03_finetune_qa: the same finetuning of each pretrained decoder on each benchmark, several seeds."""
+    """03_finetune_qa: the same finetuning of each pretrained decoder on each benchmark, several seeds.
+    head: how an option is scored: "lm" (its summed log-likelihood, qa_finetune.mc_loss) or the paper's
+    "classifier" (a scalar per [question; option] sequence; qa_finetune.HEADS)."""
     tasks: dict[str, QATaskFiles]
-    train: TrainConfig
+    train: FinetuneTrain
     max_len: int
     world: WorldPreset | None
     seeds: tuple[int, ...]
     textgen: TextgenPreset
     fresh: bool
     needs_data_dir: bool = False
+    head: str = "lm"
+
+    def __post_init__(self):
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
 
 
 NOTEBOOKS = {

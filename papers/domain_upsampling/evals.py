@@ -22,14 +22,16 @@ Context and continuation are tokenised jointly (as in training) and split where 
 tokens end (`split_pair`), so the scored tokens are exactly those the model is trained on.
 
 Full suite (`FullSuite`, built by `full_suite` from benchmark files): MMLU accuracy (letter
-likelihood, k-shot), GSM8K exact match (greedy, k-shot), HumanEval pass@1 (greedy, sandboxed), and
-held-out general-text loss.
+likelihood, k-shot with the first k dev questions of the question's own subject, as in Hendrycks et
+al. 2021), GSM8K exact match (greedy, k-shot), HumanEval pass@1 (greedy, sandboxed), and held-out
+general-text loss. `reference_scores` loads a published checkpoint (the paper's Llama-2 7B) through
+transformers, for the same suite built with that model's own tokenizer.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -177,7 +179,7 @@ class FullSuite:
     tokenizer: object
     general_docs: list[list[int]]
     mmlu: list = field(default_factory=list)
-    mmlu_fewshot: list = field(default_factory=list)
+    mmlu_fewshot: dict = field(default_factory=dict)      # subject -> its k dev questions
     gsm8k: list = field(default_factory=list)
     gsm8k_fewshot: list = field(default_factory=list)
     humaneval: dict = field(default_factory=dict)
@@ -191,8 +193,7 @@ class FullSuite:
             out["general_loss"] = evaluate_perplexity(model, {"g": self.general_docs},
                                                       batch_size=self.batch_size)["g"].mean_loss
         if self.mmlu:
-            out["mmlu_acc"] = score_questions(model, self.tokenizer, self.mmlu, fewshot=self.mmlu_fewshot,
-                                              batch_size=self.batch_size).accuracy
+            out["mmlu_acc"] = self.mmlu_accuracy(model)
         if self.gsm8k:
             out["gsm8k_em"] = evaluate_gsm8k(model, self.tokenizer, self.gsm8k, fewshot=self.gsm8k_fewshot,
                                              max_new_tokens=self.max_new_tokens,
@@ -202,6 +203,28 @@ class FullSuite:
                                              max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
             out["humaneval_pass1"] = evaluate_completions(self.humaneval, completions, ks=(1,)).pass_at_k["pass@1"]
         return out
+
+    def mmlu_accuracy(self, model) -> float:
+        """Accuracy over all MMLU questions, each prompted with its own subject's few-shot examples."""
+        by_subject: dict[str, list] = {}
+        for q in self.mmlu:
+            by_subject.setdefault(q.subject or "", []).append(q)
+        hits = 0.0
+        for subject, questions in by_subject.items():
+            result = score_questions(model, self.tokenizer, questions, fewshot=self.mmlu_fewshot.get(subject, ()),
+                                     batch_size=self.batch_size)
+            hits += result.accuracy * result.n
+        return hits / len(self.mmlu)
+
+
+def mmlu_shots_by_subject(dev: Sequence[MCQuestion], k: int) -> dict[str, list[MCQuestion]]:
+    """{subject: its first k dev questions}, MMLU's few-shot protocol (5 dev questions per subject)."""
+    shots: dict[str, list[MCQuestion]] = {}
+    for q in dev:
+        group = shots.setdefault(q.subject or "", [])
+        if len(group) < k:
+            group.append(q)
+    return shots
 
 
 def full_suite(tokenizer, files: dict, max_tokens: int, limits: dict | None = None,
@@ -229,7 +252,10 @@ def full_suite(tokenizer, files: dict, max_tokens: int, limits: dict | None = No
     if files.get("mmlu"):
         suite.mmlu = cap(read_mmlu(files["mmlu"]), "mmlu")
         if files.get("mmlu_dev"):
-            suite.mmlu_fewshot = read_mmlu(files["mmlu_dev"])[:limits.get("mmlu_shots", 5)]
+            suite.mmlu_fewshot = mmlu_shots_by_subject(read_mmlu(files["mmlu_dev"]), limits.get("mmlu_shots", 5))
+            missing = sorted({q.subject or "" for q in suite.mmlu} - set(suite.mmlu_fewshot))
+            if missing:
+                raise ValueError(f"{files['mmlu_dev']} has no dev questions for the MMLU subjects {missing}")
     if files.get("gsm8k"):
         suite.gsm8k = cap(read_gsm8k(files["gsm8k"]), "gsm8k")
         if files.get("gsm8k_train"):
@@ -239,3 +265,23 @@ def full_suite(tokenizer, files: dict, max_tokens: int, limits: dict | None = No
         problems = read_humaneval(path)
         suite.humaneval = dict(cap(problems.items(), "humaneval"))
     return suite
+
+
+def reference_scores(path: str | Path, bench: Mapping, device: str | None = None) -> dict[str, float]:
+    """The full suite's scores of a published causal LM saved with transformers at `path` (the
+    paper's comparison system, Llama-2 7B), with its own tokenizer and context length.
+
+    bench: the runs' benchmark config ({"kind": "full", "files", "limits", ...}, data_dir filled in).
+    The model is loaded in bfloat16 on `device` (default: CUDA when available) and scored as is:
+    every evaluator takes any model whose output has .logits (B, T, V)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = dict(bench)
+    if spec.pop("kind", None) != "full":
+        raise ValueError("a reference model is scored on the full suite only (eval kind 'full')")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.bfloat16).to(device).eval()
+    context = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
+    suite = full_suite(tokenizer, max_tokens=context, **spec)
+    return suite(model)

@@ -58,7 +58,9 @@ class UpsamplingSpec(StrictConfig):
         base_mix and upsampled_mix give the phases). eval: the benchmark suite, {"kind": "smoke" |
         "full", **arguments of evals.smoke_suite / evals.full_suite}.
     domain_metrics / general_metric / accuracy_metrics: which "bench/" metrics the figures and
-    claims read (domain -> metric)."""
+    claims read (domain -> metric). reference: the paper's comparison system, {"name", "path"} of a
+    transformers checkpoint (full scale: Llama-2 7B from data_dir), scored once on the same
+    benchmarks by `evaluate_reference`; None (smoke, small) skips it."""
     base_mix: dict[str, float]
     upsampled_mix: dict[str, float]
     fractions: tuple[float, ...]
@@ -72,6 +74,7 @@ class UpsamplingSpec(StrictConfig):
     data: LMDataSpec
     eval: dict[str, Any]
     seeds: tuple[int, ...] = (0,)
+    reference: dict[str, str] | None = None
     needs_data_dir: bool = False
 
     def __post_init__(self) -> None:
@@ -230,6 +233,25 @@ def run_seeds(spec: UpsamplingSpec, branches: Sequence[Branch], seeds: Sequence[
         if log is not None:
             log(f"seed {s}: " + ", ".join(f"{k} {v['wall_s']:.0f}s" for k, v in runs.items()))
     return pd.concat(frames, ignore_index=True), runs_by_seed
+
+
+def evaluate_reference(spec: UpsamplingSpec, out_dir: str | Path, *, data_dir: str | Path | None = None,
+                       device: str | None = None) -> dict | None:
+    """The paper's comparison system (spec.reference) on the runs' benchmark suite, once: written to
+    out_dir/reference.json and read back by a rerun. None when the spec names no reference.
+
+    Returns {"name", "path", <metric>: value} with the metrics of evals.full_suite."""
+    if not spec.reference:
+        return None
+    out = Path(out_dir) / "reference.json"
+    if out.exists():
+        return json.loads(out.read_text())
+    ref = resolve_data_dir(dict(spec.reference), data_dir)
+    scores = E.reference_scores(ref["path"], resolve_data_dir(dict(spec.eval), data_dir), device=device)
+    record = {"name": ref["name"], "path": str(ref["path"]), **{k: float(v) for k, v in scores.items()}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1))
+    return record
 
 
 def resolve_data_dir(config, data_dir: str | Path | None):

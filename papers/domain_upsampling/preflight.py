@@ -33,7 +33,8 @@ def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
 
 
 def requirements(notebook: str, spec) -> list[DataRequirement]:
-    """01_train at full scale: the tokenizer, each domain's text, the benchmark files."""
+    """01_train at full scale: the tokenizer, each domain's text, the benchmark files, the
+    comparison system's checkpoint."""
     if notebook != "01_train":
         return []
     reqs = []
@@ -47,4 +48,7 @@ def requirements(notebook: str, spec) -> list[DataRequirement]:
     for name, path in spec.eval.get("files", {}).items():
         if isinstance(path, str) and "{data_dir}" in path:
             reqs.append(DataRequirement(path, "jsonl", f"{name} benchmark"))
+    reference = spec.reference or {}
+    if "{data_dir}" in reference.get("path", ""):
+        reqs.append(DataRequirement(reference["path"], "hf_checkpoint", f"{reference['name']} (comparison system)"))
     return reqs

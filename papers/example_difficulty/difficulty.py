@@ -195,35 +195,89 @@ def layer_representations(model: nn.Module, x: torch.Tensor, batch_size: int = 1
     return [torch.cat([c[l] for c in chunks]) for l in range(len(chunks[0]))]
 
 
-def knn_loo_predictions(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Leave-one-out k-NN majority vote (Euclidean) of every point among the others: [N] labels.
-    Ties go to the class whose nearest member is closest."""
+def _vote(votes: np.ndarray, n_classes: int, leave_one_out: bool) -> np.ndarray:
+    """Majority class of each row of neighbour labels votes [N, k] (nearest first): [N]. Ties: the
+    class whose nearest member is closest (leave-one-out), else the smallest label (scikit-learn's
+    KNeighborsClassifier, which the authors' code uses)."""
+    n, k = votes.shape
+    counts = np.zeros((n, n_classes))
+    np.add.at(counts, (np.repeat(np.arange(n), k), votes.ravel()), 1.0)
+    if leave_one_out:   # tie-break: tiny bonus decreasing with neighbour rank
+        bonus = np.zeros_like(counts)
+        for r in range(k - 1, -1, -1):
+            bonus[np.arange(n), votes[:, r]] = (k - r) * 1e-3 / k
+        counts += bonus
+    return counts.argmax(1)
+
+
+def knn_loo_predictions(features: np.ndarray, labels: np.ndarray, k: int, leave_one_out: bool = True) -> np.ndarray:
+    """k-NN majority vote (Euclidean) of every point of features [N, D] among labelled points
+    labels [N]: [N] labels. leave_one_out: among the others (ties to the class whose nearest member is
+    closest); False: the point is one of its own k neighbours, as scikit-learn predicting on its fit
+    set (ties to the smallest label)."""
     from sklearn.neighbors import NearestNeighbors
 
-    nn_idx = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features, return_distance=False)
-    neighbours = nn_idx[:, 1:]                               # drop the point itself
-    votes = labels[neighbours]                               # [N, k], nearest first
-    n_classes = int(labels.max()) + 1
-    counts = np.zeros((len(features), n_classes))
-    np.add.at(counts, (np.repeat(np.arange(len(features)), k), votes.ravel()), 1.0)
-    # tie-break: tiny bonus decreasing with neighbour rank
-    bonus = np.zeros_like(counts)
-    for r in range(k - 1, -1, -1):
-        bonus[np.arange(len(features)), votes[:, r]] = (k - r) * 1e-3 / k
-    return (counts + bonus).argmax(1)
+    extra = 1 if leave_one_out else 0
+    nn_idx = NearestNeighbors(n_neighbors=k + extra).fit(features).kneighbors(features, return_distance=False)
+    votes = labels[nn_idx[:, extra:]]                         # [N, k], nearest first
+    return _vote(votes, int(labels.max()) + 1, leave_one_out)
 
 
-def prediction_depth(representations: Sequence[torch.Tensor], targets: torch.Tensor, k: int = 30) -> torch.Tensor:
-    """Prediction depth of each example: the smallest layer index l such that the leave-one-out
-    k-NN probe (fit on the same examples' layer representations with their `targets`) agrees with
+@torch.no_grad()
+def knn_predictions_torch(features: torch.Tensor, labels: torch.Tensor, k: int, leave_one_out: bool = True,
+                          chunk: int = 1024) -> torch.Tensor:
+    """knn_loo_predictions on the features' device (exact, chunked squared distances, no [N, N]
+    matrix held): features [N, D], labels [N] -> [N] int64 on the CPU."""
+    x = features.float()
+    sq = x.pow(2).sum(1)                                                   # [N]
+    nearest = []
+    for s in range(0, len(x), chunk):
+        q = x[s:s + chunk]
+        d = sq[s:s + chunk, None] - 2.0 * q @ x.T + sq[None, :]            # [B, N]
+        if leave_one_out:
+            d[torch.arange(len(q)), torch.arange(s, s + len(q))] = float("inf")
+        else:   # the point itself first, as an exact search returns it
+            d[torch.arange(len(q)), torch.arange(s, s + len(q))] = float("-inf")
+        nearest.append(d.topk(k, dim=1, largest=False).indices.cpu())     # [B, k], nearest first
+    votes = labels.cpu()[torch.cat(nearest)].numpy()
+    return torch.from_numpy(_vote(votes, int(labels.max()) + 1, leave_one_out))
+
+
+def prediction_depth(representations: Sequence[torch.Tensor], targets: torch.Tensor, k: int = 30,
+                     leave_one_out: bool = True) -> torch.Tensor:
+    """Prediction depth of each example: the smallest layer index l such that the k-NN probe (fit on
+    the same examples' layer representations with their `targets`; leave-one-out or not) agrees with
     the target at every layer >= l; L (the number of layers) if it disagrees at the last one.
 
     representations: list of L tensors [N, D_l], input side first. targets [N]: Baldock et al.
-    use the model's final predictions. Returns [N] int64 in [0, L].
+    use the model's final predictions, the authors' code the labels. Returns [N] int64 in [0, L].
     """
     t = targets.cpu().numpy()
-    agree = np.stack([knn_loo_predictions(r.cpu().numpy(), t, k) == t for r in representations])  # [L, N]
+    agree = np.stack([knn_loo_predictions(r.cpu().numpy(), t, k, leave_one_out) == t
+                      for r in representations])                                            # [L, N]
     return learned_for_good(torch.from_numpy(agree))
+
+
+@torch.no_grad()
+def streamed_prediction_depth(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, k: int = 30,
+                              leave_one_out: bool = True, batch_size: int = 1024) -> torch.Tensor:
+    """prediction_depth over `model.intermediates` of x [N, C, H, W], holding one layer's
+    representations [N, D_l] at a time on the model's device (one pass over x per layer; the k-NN
+    runs there too): for the full training set, where every layer at once does not fit."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        n_layers = len(model.intermediates(x[:1].to(device)))
+        agree = []
+        for layer in range(n_layers):
+            rep = torch.cat([model.intermediates(x[s:s + batch_size].to(device))[layer].flatten(1).float()
+                             for s in range(0, len(x), batch_size)])                       # [N, D_l]
+            agree.append(knn_predictions_torch(rep, targets.to(device), k, leave_one_out) == targets.cpu())
+            del rep
+    finally:
+        model.train(was_training)
+    return learned_for_good(torch.stack(agree))
 
 
 # ---- every score of one run -----------------------------------------------------------------------
@@ -234,16 +288,21 @@ SCORE_NAMES = ("el2n", "margin", "confidence", "entropy", "loss", "forgetting", 
 
 def run_scores(logits: torch.Tensor, labels: torch.Tensor, grand: torch.Tensor | None = None,
                vog: torch.Tensor | None = None, representations: Sequence[torch.Tensor] | None = None,
-               pd_k: int = 30) -> dict[str, np.ndarray]:
+               pd_k: int = 30, el2n_at: int | None = None, prediction_depths: torch.Tensor | None = None
+               ) -> dict[str, np.ndarray]:
     """Every score of one run from its records: logits [T, N, C] of T evaluations during training,
-    labels [N], GraNd [N] and VoG [N] if computed, and the final model's layer representations.
+    labels [N], GraNd [N] and VoG [N] if computed, and the final model's layer representations
+    (or prediction_depths [N] computed already, e.g. by streamed_prediction_depth).
 
     Logit scores (el2n, margin, confidence, entropy, loss) are averaged over the T evaluations,
     as the nn_example_difficulty scripts average them over checkpoints (cf. the area under the
-    margin of Pleiss et al. 2020); training-dynamics scores use the T evaluations' correctness.
-    Prediction depth uses the final evaluation's predictions as targets."""
+    margin of Pleiss et al. 2020); el2n_at: EL2N of that one evaluation instead (Paul et al.'s
+    early-training EL2N). Training-dynamics scores use the T evaluations' correctness.
+    Prediction depth from representations uses the final evaluation's predictions as targets."""
     point = pointwise_scores(logits, labels)
     out = {name: point[name].mean(0).numpy() for name in ("el2n", "margin", "confidence", "entropy", "loss")}
+    if el2n_at is not None:
+        out["el2n"] = point["el2n"][el2n_at].numpy()
     correct = logits.argmax(-1) == labels
     out["forgetting"] = forgetting_events(correct).numpy().astype(float)
     out["first_learned"] = first_learned(correct).numpy().astype(float)
@@ -251,7 +310,9 @@ def run_scores(logits: torch.Tensor, labels: torch.Tensor, grand: torch.Tensor |
         out["grand"] = np.asarray(grand, dtype=float)
     if vog is not None:
         out["vog"] = np.asarray(vog, dtype=float)
-    if representations is not None:
+    if prediction_depths is not None:
+        out["prediction_depth"] = np.asarray(prediction_depths, dtype=float)
+    elif representations is not None:
         targets = logits[-1].argmax(-1)
         out["prediction_depth"] = prediction_depth(representations, targets, k=pd_k).numpy().astype(float)
     return out

@@ -29,11 +29,13 @@ class ExampleRecorder:
 
     record_at_start: also record before the first step (step 0).
     vog: accumulate input gradients of the true-class logit at each evaluation (for VoG).
-    grand_at: steps at which to compute GraNd (per-example parameter-gradient norms).
+    grand_at: steps at which to compute GraNd (per-example parameter-gradient norms), over chunks of
+    grand_batch_size examples (each holds a full parameter gradient per example in memory).
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, every: int, record_at_start: bool = False,
-                 vog: bool = True, grand_at: Sequence[int] = (), batch_size: int = 1024):
+                 vog: bool = True, grand_at: Sequence[int] = (), batch_size: int = 1024,
+                 grand_batch_size: int = 256):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         if len(x) != len(y):
@@ -41,6 +43,7 @@ class ExampleRecorder:
         self.x, self.y, self.every = x, y, every
         self.record_at_start, self.batch_size = record_at_start, batch_size
         self.grand_at = set(int(s) for s in grand_at)
+        self.grand_batch_size = grand_batch_size
         self._vog = OnlineVoG() if vog else None
         self._logits: list[torch.Tensor] = []
         self.steps: list[int] = []
@@ -55,7 +58,8 @@ class ExampleRecorder:
         if trainer.step % self.every == 0:
             self.record(trainer.model, trainer.step)
         if trainer.step in self.grand_at:
-            self.grand[trainer.step] = self._on_device(trainer.model, grand_scores)
+            self.grand[trainer.step] = self._on_device(
+                trainer.model, lambda m, x, y: grand_scores(m, x, y, batch_size=self.grand_batch_size))
 
     def _on_device(self, model: nn.Module, fn):
         device = next(model.parameters()).device

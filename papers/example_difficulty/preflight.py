@@ -15,10 +15,9 @@ def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
     if notebook != "01_train_runs":
         return []
     channels, side, classes, examples = image_shape(spec.data)
-    train = spec.train.to_dict()
-    steps = spec.epochs * math.ceil(examples / train["global_batch_size"])
-    return [vision_plan(arch, model, (channels, side, classes), train, steps, count=spec.runs_per_arch,
-                        note=f"{spec.epochs} epochs of {examples} examples")
+    steps = spec.epochs * math.ceil(examples / spec.train.global_batch_size)
+    return [vision_plan(arch, model, (channels, side, classes), spec.train_for(arch).to_dict(), steps,
+                        count=spec.runs_per_arch, note=f"{spec.epochs} epochs of {examples} examples")
             for arch, model in spec.archs.items()]
 
 

@@ -11,8 +11,9 @@ layer representations (prediction depth).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ from shared.pipelines.vision_classification import (ClassifierTrainSpec, ImageDa
 from shared.train.classification import accuracy
 from shared.utils.config import StrictConfig
 
-from .difficulty import SCORE_NAMES, layer_representations, run_scores
+from .difficulty import SCORE_NAMES, layer_representations, run_scores, streamed_prediction_depth
 from .example_records import ExampleRecorder
+
+PD_TARGETS = ("predictions", "labels")
 
 
 @dataclass
@@ -36,7 +39,15 @@ class TrainRunsSpec(StrictConfig):
     """01_train_runs: `runs_per_arch` runs of every architecture (a flavour name or VisionConfig
     fields) for `epochs` epochs; `evals_per_epoch` recorded evaluations per epoch; GraNd at the end
     of epoch `grand_epoch`; prediction depth with k = `pd_k` neighbours. score_examples: record a
-    fixed random subset of the training set of this size (None: all of it)."""
+    fixed random subset of the training set of this size (None: all of it).
+
+    arch_train: per-architecture overrides of `train` fields (e.g. the MLP's own optimizer).
+    el2n_epoch: EL2N from the evaluation at the end of this epoch (None: averaged over evaluations).
+    grand_batch_size: examples per GraNd chunk (one parameter gradient each held in memory).
+    pd_targets: the k-NN probes' labels and targets, "predictions" (the final model's; Baldock et
+    al.) or "labels"; pd_leave_one_out: whether a point is left out of its own neighbours;
+    pd_stream: one layer at a time on the model's device (the full training set's layers at once do
+    not fit in memory)."""
 
     data: ImageDataSpec
     train: ClassifierTrainSpec
@@ -49,12 +60,33 @@ class TrainRunsSpec(StrictConfig):
     score_examples: int | None = None
     threads: int = 0
     needs_data_dir: bool = False
+    arch_train: dict[str, dict[str, Any]] = field(default_factory=dict)
+    el2n_epoch: int | None = None
+    grand_batch_size: int = 256
+    pd_targets: str = "predictions"
+    pd_leave_one_out: bool = True
+    pd_stream: bool = False
 
     def __post_init__(self) -> None:
         for model in self.archs.values():
             check_model_spec(model)
         if self.epochs < 1 or self.runs_per_arch < 1 or self.evals_per_epoch < 1:
             raise ValueError("epochs, runs_per_arch and evals_per_epoch must be >= 1")
+        unknown = sorted(set(self.arch_train) - set(self.archs))
+        if unknown:
+            raise ValueError(f"arch_train names {unknown}, which are not in archs {sorted(self.archs)}")
+        for arch in self.arch_train:
+            self.train_for(arch)
+        if self.pd_targets not in PD_TARGETS:
+            raise ValueError(f"pd_targets={self.pd_targets!r} is not valid; choose one of {list(PD_TARGETS)}")
+        if self.el2n_epoch is not None and not 1 <= self.el2n_epoch <= self.epochs:
+            raise ValueError(f"el2n_epoch must be in [1, epochs={self.epochs}], got {self.el2n_epoch}")
+
+    def train_for(self, arch: str) -> ClassifierTrainSpec:
+        """`train` with the architecture's overrides from arch_train applied."""
+        if arch not in self.arch_train:
+            return self.train
+        return ClassifierTrainSpec.from_dict({**dataclasses.asdict(self.train), **self.arch_train[arch]})
 
 
 @dataclass
@@ -105,18 +137,33 @@ def train_runs(spec: TrainRunsSpec, train_set: ImageSet, test_set: ImageSet, sco
             run_seed = 1000 * seed + 100 * a + r
             torch.manual_seed(run_seed)
             model = build_classifier(model_spec, train_set)
-            recorder = ExampleRecorder(scored.x, scored.y, every=every, grand_at=(grand_step,))
+            recorder = ExampleRecorder(scored.x, scored.y, every=every, grand_at=(grand_step,),
+                                       grand_batch_size=spec.grand_batch_size)
             t0 = time.time()
-            trainer = train_classifier(model, train_set, spec.train, seed=run_seed, max_steps=spec.epochs * spe,
-                                       log_every=spe, callbacks=[recorder], eval_sets={"test": test_set})
-            reps = layer_representations(model, scored.x)
-            per_example = run_scores(recorder.logits, scored.y, grand=recorder.grand[grand_step],
-                                     vog=recorder.vog(), representations=reps, pd_k=spec.pd_k)
+            trainer = train_classifier(model, train_set, spec.train_for(arch), seed=run_seed,
+                                       max_steps=spec.epochs * spe, log_every=spe, callbacks=[recorder],
+                                       eval_sets={"test": test_set})
+            logits = recorder.logits
+            el2n_at = None if spec.el2n_epoch is None else recorder.steps.index(spec.el2n_epoch * spe)
+            if spec.pd_stream or spec.pd_targets != "predictions" or not spec.pd_leave_one_out:
+                targets = logits[-1].argmax(-1) if spec.pd_targets == "predictions" else scored.y
+                depths = streamed_prediction_depth(model, scored.x, targets, k=spec.pd_k,
+                                                   leave_one_out=spec.pd_leave_one_out)
+                reps = None
+                with torch.no_grad():
+                    layers = len(model.eval().intermediates(scored.x[:1].to(next(model.parameters()).device)))
+            else:
+                depths = None
+                reps = layer_representations(model, scored.x)
+                layers = len(reps)
+            per_example = run_scores(logits, scored.y, grand=recorder.grand[grand_step], vog=recorder.vog(),
+                                     representations=reps, pd_k=spec.pd_k, el2n_at=el2n_at,
+                                     prediction_depths=depths)
             for name in SCORE_NAMES:
                 scores[name].append(per_example[name])
             evaluations = len(recorder.steps)
             rows.append({"arch": arch, "run": r, "seed": run_seed, "test_acc": trainer.history.final("test/acc"),
-                         "train_acc": accuracy(model, scored), "layers": len(reps), "seconds": time.time() - t0})
+                         "train_acc": accuracy(model, scored), "layers": layers, "seconds": time.time() - t0})
         print(f"{arch}: {spec.runs_per_arch} runs, mean test accuracy "
               f"{np.mean([x['test_acc'] for x in rows if x['arch'] == arch]):.3f}, {time.time() - started:.0f} s so far")
     return RunsResult({name: np.stack(v) for name, v in scores.items()}, pd.DataFrame(rows), evaluations)

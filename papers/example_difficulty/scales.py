@@ -3,11 +3,13 @@
 smoke: a 2-core CPU. Digits (stratified 70/30 split, scores on the 1,258 training examples), MLP, LeNet and
        a small ResNet, 8 runs each, 12 epochs of AdamW.
 small: one GPU: wider models, a VGG too, 16 runs each, 20 epochs.
-full:  the paper's models on CIFAR-10 from data_dir (open_lth: cifar_resnet_20, cifar_vgg_16,
-       cifar_lenet_1024_512_128; 160 epochs, SGD 0.1, momentum 0.9, wd 1e-4, batch 128, pad-4 crops and
-       flips). open_lth drops the LR 10x at epochs 80 and 120; the shared trainer has no step schedule,
-       so this runs cosine decay instead. Scores are recorded on a fixed subset of 10,000 training
-       examples (prediction depth's k-NN over every layer of 50,000 does not fit in memory).
+full:  the authors' open_lth runs (devinkwok/open_lth scripts/run-metrics.sh, all-run-metrics.sh;
+       nn_example_difficulty scripts/train_models.sh) on CIFAR-10 from data_dir: ResNet-20 at widths
+       8-64, ResNet-32/50, VGG-16 at widths 16-128, VGG-11/13/19 and the MLP 1024-512-128, 5 runs each,
+       160 epochs of the open_lth recipe (SGD 0.1, momentum 0.9, wd 1e-4, batch 128, LR / 10 at epochs
+       80 and 120, pad-4 crops and flips; the MLP: Adam 1e-3), every score on all 50,000 training
+       examples, recorded every epoch (GraNd and EL2N at epoch 10), prediction depth streamed layer by
+       layer. Each value's source is in the README's recipe card.
 """
 from __future__ import annotations
 
@@ -22,6 +24,18 @@ DIGITS = {"data": {"name": "digits", "test_fraction": 0.3, "split_seed": 0}, "sc
           "train": {"global_batch_size": 64, "optimizer": "adamw", "lr": 3e-3, "weight_decay": 5e-4, "augment": None},
           "evals_per_epoch": 2, "grand_epoch": 1, "pd_k": 15, "threads": 1}
 
+# open_lth's CIFAR VGG plans (convs per stage, 2x2 max pool between stages; stage widths W, 2W, 4W, 8W, 8W)
+VGG_STAGES = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
+
+
+def _vgg(depth: int, width: int) -> list:
+    """open_lth's cifar_vgg_<depth>_<width> plan as vgg_layers (conv widths and "M")."""
+    plan: list = []
+    for stage, (convs, mult) in enumerate(zip(VGG_STAGES[depth], (1, 2, 4, 8, 8))):
+        plan += (["M"] if stage else []) + [mult * width] * convs
+    return plan
+
+
 TRAIN_RUNS = {
     "smoke": {**DIGITS, "runs_per_arch": 8, "epochs": 12,
               "archs": {"mlp": {"arch": "mlp", "hidden": [64]},
@@ -32,11 +46,28 @@ TRAIN_RUNS = {
                         "lenet": {"arch": "lenet", "channels": [16, 32], "hidden": [64]},
                         "resnet": {"arch": "resnet", "width": 16, "blocks": 2},
                         "vgg": {"arch": "vgg", "vgg_layers": [32, "M", 64, "M", 128]}}},
-    "full": {"data": {"name": "cifar10", "test_fraction": None}, "needs_data_dir": True, "score_examples": 10000,
+    "full": {"data": {"name": "cifar10", "test_fraction": None}, "needs_data_dir": True, "score_examples": None,
              "train": {"global_batch_size": 128, "optimizer": "sgd", "momentum": 0.9, "lr": 0.1, "weight_decay": 1e-4,
+                       "schedule": "step", "milestones": [0.5, 0.75], "gamma": 0.1, "precision": "fp32",
                        "augment": {"pad": 4, "flip": True}},
-             "evals_per_epoch": 1, "grand_epoch": 10, "pd_k": 30, "threads": 0, "runs_per_arch": 10, "epochs": 160,
-             "archs": {"mlp": "cifar-mlp-1024-512-128", "vgg": "cifar-vgg-16", "resnet": "cifar-resnet-20"}},
+             # open_lth's cifar_lenet default: Adam (torch defaults), lr 1e-3, no decay, no LR drops
+             "arch_train": {"mlp": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.0, "betas": [0.9, 0.999],
+                                    "schedule": "constant"}},
+             "evals_per_epoch": 1, "grand_epoch": 10, "el2n_epoch": 10, "grand_batch_size": 40, "pd_k": 30,
+             "pd_targets": "labels",
+             "pd_leave_one_out": False, "pd_stream": True, "threads": 0, "runs_per_arch": 5, "epochs": 160,
+             "archs": {"mlp": "cifar-mlp-1024-512-128", "vgg": "cifar-vgg-16", "resnet": "cifar-resnet-20",
+                       "resnet20_w8": {"arch": "resnet", "width": 8, "blocks": 3},
+                       "resnet20_w32": {"arch": "resnet", "width": 32, "blocks": 3},
+                       "resnet20_w64": {"arch": "resnet", "width": 64, "blocks": 3},
+                       "resnet32": {"arch": "resnet", "width": 16, "blocks": 5},
+                       "resnet50": {"arch": "resnet", "width": 16, "blocks": 8},
+                       "vgg16_w16": {"arch": "vgg", "vgg_layers": _vgg(16, 16)},
+                       "vgg16_w32": {"arch": "vgg", "vgg_layers": _vgg(16, 32)},
+                       "vgg16_w128": {"arch": "vgg", "vgg_layers": _vgg(16, 128)},
+                       "vgg11": {"arch": "vgg", "vgg_layers": _vgg(11, 64)},
+                       "vgg13": {"arch": "vgg", "vgg_layers": _vgg(13, 64)},
+                       "vgg19": {"arch": "vgg", "vgg_layers": _vgg(19, 64)}}},
 }
 
 

@@ -8,7 +8,8 @@ methods that train each later run, and the per-run cost accounting.
 Run 0 of each sequence trains from scratch at the full budget. Every later run k trains once per
 method (scratch, or distilling from the previous run's full-budget model of the same method on the
 steps its KDSchedule picks) and per budget (a fraction of the full step count, each with its own
-full cosine schedule). Training goes through the shared vision pipeline.
+full LR schedule: cosine, or the step schedule's drops at the same fractions of its own steps).
+Training goes through the shared vision pipeline.
 """
 from __future__ import annotations
 

@@ -16,9 +16,10 @@ methods train the same module, and the loss is computed here from its logits.
 
 Methods (MethodSpec): "full" trains every parameter; "lora" freezes the base and trains rank-r
 adapters with alpha = 2r by default (the paper's recommendation) on "attention" (q, k, v, o), "mlp"
-(gate, up, down) or "all". `dropout` adds dropout on each sublayer output (before the residual add)
-and on attention probabilities: the classic regularizer the paper compares LoRA with (with
-TrainConfig.weight_decay the other one).
+(gate, up, down) or "all"; `gate=False` leaves gate_proj out of "mlp" / "all", as the paper did
+(its MLP targets are up and down only). `dropout` adds dropout on each sublayer output (before the
+residual add) and on attention probabilities: the classic regularizer the paper compares LoRA with
+(with TrainConfig.weight_decay the other one).
 
 Spectra: at `spectral_steps`, Delta = W_now - W_base of every q/k/v/o/gate/up/down matrix (for LoRA,
 the adapter's scale * B A) goes through shared.eval.spectral: the rank explaining 90% of its squared
@@ -72,14 +73,16 @@ MERGED_DIR = "merged"
 
 @dataclass
 class MethodSpec(StrictConfig):
-    """How the model is finetuned. rank / alpha / targets / lora_dropout apply to LoRA; alpha None
-    means 2 * rank. dropout (either method) is residual + attention-probability dropout."""
+    """How the model is finetuned. rank / alpha / targets / lora_dropout / gate apply to LoRA; alpha
+    None means 2 * rank; gate False drops gate_proj from the "mlp" and "all" targets. dropout (either
+    method) is residual + attention-probability dropout."""
     method: str = "full"
     rank: int = 8
     alpha: float | None = None
     targets: str = "all"
     lora_dropout: float = 0.0
     dropout: float = 0.0
+    gate: bool = True
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -88,6 +91,18 @@ class MethodSpec(StrictConfig):
             raise ValueError(f"MethodSpec.targets={self.targets!r}; valid choices: {', '.join(TARGETS)}")
         if self.rank < 1 or not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"need rank >= 1 and dropouts in [0, 1); got {self}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict; `gate` only when False, so specs written before it existed still match."""
+        out = super().to_dict()
+        if self.gate:
+            out.pop("gate")
+        return out
+
+    @property
+    def target_modules(self) -> tuple[str, ...]:
+        """The module names LoRA adapts (TARGETS[targets], without gate_proj when gate is False)."""
+        return tuple(m for m in TARGETS[self.targets] if self.gate or m != "gate_proj")
 
     @property
     def lora_alpha(self) -> float:
@@ -184,7 +199,7 @@ def build_model(base: nn.Module, method: MethodSpec) -> nn.Module:
     else:
         from peft import LoraConfig, get_peft_model
         config = LoraConfig(r=method.rank, lora_alpha=method.lora_alpha, lora_dropout=method.lora_dropout,
-                            target_modules=list(TARGETS[method.targets]), bias="none", task_type="CAUSAL_LM")
+                            target_modules=list(method.target_modules), bias="none", task_type="CAUSAL_LM")
         model = get_peft_model(base, config)
     if method.dropout > 0:
         add_dropout(model, method.dropout)
@@ -308,13 +323,17 @@ def source_eval(windows: dict[str, torch.Tensor], cloze: dict[str, list], batch_
 
 
 def generation_metrics(model, tokenizer, task: ConditionSpec, problems, max_new_tokens: int = 128,
-                       batch_size: int = 32) -> dict[str, float]:
-    """Greedy exact match (math, GSM8K format) or pass@1 (code, sandboxed), model in eval mode."""
+                       batch_size: int = 32, fewshot=(), code_samples: int = 1, code_temperature: float = 0.0,
+                       seed: int = 0) -> dict[str, float]:
+    """Greedy exact match (math, GSM8K format, after the `fewshot` MathProblems as worked examples) or
+    pass@1 (code, sandboxed; the unbiased estimate from `code_samples` completions per problem at
+    `code_temperature`, greedy by default), model in eval mode."""
     if task.domain == "math":
-        res = evaluate_gsm8k(model, tokenizer, problems, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        res = evaluate_gsm8k(model, tokenizer, problems, fewshot=list(fewshot), max_new_tokens=max_new_tokens,
+                             batch_size=batch_size)
         return {"exact_match": res.accuracy, "n": res.n}
-    completions = sample_completions(model, tokenizer, problems, n=1, temperature=0.0,
-                                     max_new_tokens=max_new_tokens, batch_size=batch_size)
+    completions = sample_completions(model, tokenizer, problems, n=code_samples, temperature=code_temperature,
+                                     max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
     res = evaluate_completions(problems, completions, ks=(1,))
     return {"pass@1": res.pass_at_k["pass@1"], "n": len(problems)}
 
@@ -400,9 +419,11 @@ def finetune_main(config: dict[str, Any], run_dir: str) -> None:
     barrier()
 
 
-def evaluate_merged(run_dir: str | Path, generation: bool = True, device: str | None = None) -> dict[str, float]:
+def evaluate_merged(run_dir: str | Path, generation: bool = True, device: str | None = None,
+                    **options) -> dict[str, float]:
     """Generation metrics of a finished run's merged model (one process, on `device`, default a GPU if
-    there is one; e.g. after a torchrun run), merged into run_dir/final_metrics.json and returned."""
+    there is one; e.g. after a torchrun run), merged into run_dir/final_metrics.json and returned.
+    options: generation_metrics keywords (fewshot, code_samples, code_temperature, seed)."""
     run_dir = Path(run_dir)
     spec = FinetuneRunSpec.from_dict(json.loads((run_dir / SPEC_FILE).read_text()))
     task = ConditionSpec.from_dict(spec.task)
@@ -413,7 +434,7 @@ def evaluate_merged(run_dir: str | Path, generation: bool = True, device: str | 
     final = json.loads(final_path.read_text()) if final_path.exists() else {}
     if generation:
         final.update(generation_metrics(model.eval(), tok, task, task_material(task).problems,
-                                        spec.max_new_tokens, spec.eval_batch_size))
+                                        spec.max_new_tokens, spec.eval_batch_size, **options))
     final_path.write_text(json.dumps(final))
     return final
 

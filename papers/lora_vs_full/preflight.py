@@ -13,7 +13,7 @@ from collections import Counter
 
 from papers.lora_vs_full.finetune import MethodSpec
 from papers.lora_vs_full.scales import NOTEBOOKS
-from papers.lora_vs_full.sweep import condition_task, durations_of, plan_sweep, plan_variants
+from papers.lora_vs_full.sweep import condition_sweep, condition_task, durations_of, plan_sweep, plan_variants
 from shared.models.flavours import resolve_model_config
 from shared.preflight import DataRequirement, TrainingRunPlan, World, gpt_cost, run_plan, scale_of
 
@@ -43,9 +43,10 @@ def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
     if notebook == "04_regularization_diversity":
         sweep = NOTEBOOKS["02_learning_forgetting"].build(scale_of(NOTEBOOKS[notebook], spec))
         cfg, _ = _base_config(scale_of(NOTEBOOKS[notebook], spec))
-        task = condition_task(_sweep_dict(sweep), spec.condition, DATA_DIR)
-        steps = durations_of(_sweep_dict(sweep), spec.condition)[-1]
-        train = {**sweep.train.to_dict(), "lr": max(sweep.full_lrs)}
+        csweep = condition_sweep(_sweep_dict(sweep), spec.condition)
+        task = condition_task(csweep, spec.condition, DATA_DIR)
+        steps = durations_of(csweep, spec.condition)[-1]
+        train = {**csweep["train"], "lr": max(csweep["full_lrs"])}
         cost = _cost(cfg, task["max_len"], {"method": "full"})
         return [run_plan(f"{spec.condition}-full-wd{wd:g}", cost, {**train, "weight_decay": wd}, max_steps=steps,
                          note="the sweep's best LR and duration; the longest planned") for wd in spec.weight_decays] + \
@@ -97,4 +98,7 @@ def requirements(notebook: str, spec) -> list[DataRequirement]:
                 seen.add(path)
                 kind = "jsonl" if path.endswith(".jsonl") else "json" if path.endswith(".json") else "dir"
                 reqs.append(DataRequirement(path, kind, f"{condition} {what}"))
+    gen = spec.generation_eval
+    if gen is not None and gen.gsm8k_shots and gen.gsm8k_fewshot_path not in seen:
+        reqs.append(DataRequirement(gen.gsm8k_fewshot_path, "jsonl", f"GSM8K {gen.gsm8k_shots}-shot examples"))
     return reqs

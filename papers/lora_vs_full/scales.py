@@ -7,8 +7,10 @@ smoke: a 2-core CPU in ~4 minutes for the four notebooks. A 2-layer, d_model 128
        HumanEval-shaped functions in both regimes for 48 steps of 8 examples with LionW.
 small: one GPU, < 1 hour: the same data, a 6-layer d_model 512 base, longer finetuning, fuller grid.
 full:  the paper's setup: Llama-2-7B from a local folder, StarCoder-Python and OpenWebMath CPT,
-       Magicoder-Evol-Instruct-110K and MetaMathQA IFT, GSM8K / HumanEval, LionW, LoRA ranks 16 / 64 /
-       256 on attention / MLP / all with alpha = 2r, one run per training duration, via torchrun.
+       Magicoder-Evol-Instruct-110K and MetaMathQA IFT, GSM8K (5-shot) / HumanEval (pass@1 of 50
+       samples), LionW, LoRA ranks 16 / 64 / 256 on attention / MLP (up, down) / all (no gate) with
+       alpha = 2r, each setting's own batch, schedule and LR grid; IFT one run per epoch count, CPT one
+       20B-token run evaluated along the way, via torchrun.
 
 LoRA ranks scale with the width: the paper's r in {16, 64, 256} at d_model 4096 is r / d_model in
 {1/256, 1/64, 1/16}; at d_model 128 that is {0.5, 2, 8} -> ranks {1, 2, 8} (0.5 rounded up), and at
@@ -29,6 +31,8 @@ from shared.utils.config import StrictConfig
 # Sources: arXiv 2405.09673 (v2) as reprinted section by section on hackernoon.com ("LoRA Falls Short of
 # Full Finetuning in Programming and Math Tasks", "Does LoRA Fine-Tuning Help AI Models Forget Less?"),
 # the abstract, and a reader's summary of section 4.5 (leonericsson.github.io, 2024-05-20) for the ranks.
+# The full presets' hyperparameters: the authors' danbider/lora-tradeoffs@af87f73 README ("Training
+# Details", one table per setting), cited row by row in README.md's ## Recipe.
 PAPER = {
     "base_model": "Llama-2-7B", "d_model": 4096, "lora_ranks": [16, 64, 256], "lora_alpha": "2r",
     "ift_epochs": [1, 2, 4, 8, 16], "cpt_billion_tokens": [0.25, 0.5, 1, 2, 4, 8, 16, 20],
@@ -109,9 +113,11 @@ SWEEP = {
               "spectral_steps": [39, 78, 156, 312, 625, 1250, 2500], "keep_spectra": True,
               "save_merged": ["math-ift", "code-ift"], "generation_conditions": ["math-ift", "code-ift"],
               "max_new_tokens": 192},
-    # full: the paper's four conditions from <data_dir>; durations in optimizer steps of 192 examples
-    # (IFT: 1, 2, 4, 8, 16 epochs; CPT: 0.25 ... 20B tokens of 4096-token windows). Batch size,
-    # warmup and weight decay are not given in the paper: ours.
+    # full: the paper's four settings from <data_dir>, each with the hyperparameters of the authors'
+    # table (danbider/lora-tradeoffs README, the TMLR camera-ready's appendix): LionW (0.9, 0.95), clip
+    # 1, bf16; IFT: cosine to 0.01 x LR after 10% warmup, 1 / 2 / 4 / 8 / 16 epochs, one run each; CPT:
+    # one 20B-token run of 192 x 4096 tokens per step, 1000 warmup steps, evaluated at 0.25 ... 20B tokens.
+    # The README's card (## Recipe) gives every value's source.
     "full": {"conditions": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
              "task": {"source": "files", "max_len": 4096, "n_test": 10_000, "source_windows": 2000,
                       "cloze_items": 2000, "fact_entities": 0, "source_path": "heldout_general"},
@@ -119,31 +125,52 @@ SWEEP = {
                  "code-cpt": {"train_path": "starcoder_python", "text_field": "content", "test_path": None},
                  "math-cpt": {"train_path": "open_web_math", "text_field": "text", "test_path": "gsm8k/test.jsonl"},
                  "code-ift": {"train_path": "magicoder_evol_instruct_110k/data.jsonl", "prompt_field": "instruction",
-                              "response_field": "response", "max_len": 2048, "test_path": None,
+                              "response_field": "response", "test_path": None,
                               "prompt_template": "@@ Instruction\n{prompt}\n\n@@ Response\n"},
                  "math-ift": {"train_path": "metamathqa/MetaMathQA-395K.json", "prompt_field": "query",
                               "response_field": "response", "max_len": 1024, "test_path": "gsm8k/test.jsonl",
                               "prompt_template": "Question: {prompt}\nAnswer:"}},
-             "train": {"optimizer": "lionw", "betas": [0.9, 0.99], "global_batch_size": 192, "micro_batch_size": 4,
-                       "schedule": "cosine", "warmup_fraction": 0.03, "alpha_f": 0.0, "weight_decay": 0.0,
+             "train": {"optimizer": "lionw", "betas": [0.9, 0.95], "weight_decay_scaling": "schedule",
+                       "global_batch_size": 192, "micro_batch_size": 6, "schedule": "cosine",
+                       "warmup_fraction": 0.1, "alpha_f": 0.01, "weight_decay": 0.0, "grad_clip": 1.0,
                        "precision": "bf16", "parallelism": "fsdp", "log_every": 10, "checkpoint_every": 500,
-                       # the CPT runs (4 x 4096 tokens per micro-batch) exceed an H100 without it (shared.preflight)
+                       # the CPT runs (6 x 4096 tokens per micro-batch) exceed an H100 without it (shared.preflight)
                        "activation_checkpointing": True, "progress_bar": True},
-             "durations_by_condition": {"code-ift": [573, 1146, 2292, 4584, 9168],
-                                        "math-ift": [2057, 4114, 8228, 16456, 32912],
+             # code IFT: 576 unpacked rows per step = the paper's 192 sequences of ~3 packed examples
+             # (193 steps per epoch of 111,183 rows); math IFT: 768 rows per step
+             "condition_overrides": {
+                 # constant LR after 1000 warmup steps, then a linear cooldown to 0 over the last 5086 steps
+                 # (16B to 20B tokens), so the earlier durations are constant-LR points of the same run
+                 "code-cpt": {"train": {"schedule": "constant", "warmup_fraction": None, "warmup_steps": 1000,
+                                        "cooldown_steps": 5086, "alpha_f": 0.0, "weight_decay": 1e-6},
+                              "full_lrs": [5e-6, 1e-5, 2e-5], "lora_lrs": [5e-6, 1e-5, 2e-5], "duration_mode": "along",
+                              "spectral_steps": [318, 636, 1272, 2543, 5086, 10173, 20345, 25431]},
+                 "math-cpt": {"train": {"schedule": "constant", "warmup_fraction": None, "warmup_steps": 1000,
+                                        "cooldown_steps": 5086, "alpha_f": 0.0},
+                              "full_lrs": [5e-6, 1e-5, 2e-5], "lora_lrs": [2e-5, 4e-5, 8e-5], "duration_mode": "along",
+                              "spectral_steps": [318, 636, 1272, 2543, 5086, 10173, 20345, 25431]},
+                 "code-ift": {"train": {"global_batch_size": 576}, "spectral_steps": [193, 386, 772, 1544, 3088]},
+                 "math-ift": {"train": {"global_batch_size": 768, "micro_batch_size": 24},
+                              "full_lrs": [5e-6, 1e-5, 2e-5], "lora_lrs": [2e-5, 5e-5, 1e-4, 2e-4],
+                              "spectral_steps": [514, 1029, 2057, 4115, 8229]}},
+             "durations_by_condition": {"code-ift": [193, 386, 772, 1544, 3088],
+                                        "math-ift": [514, 1029, 2057, 4115, 8229],
                                         "code-cpt": [318, 636, 1272, 2543, 5086, 10173, 20345, 25431],
-                                        "math-cpt": [318, 636, 1272, 2543, 5086, 10173, 18694]},
-             "durations": [573, 1146, 2292, 4584, 9168], "duration_mode": "separate",
-             "full_lrs": [1e-5, 2e-5, 5e-5], "lora_lrs": [1e-4, 2e-4, 5e-4],
-             "lora_main": {"rank": 256, "targets": "all"},
-             "lora_variants": [{"rank": r, "targets": t} for r in (16, 256) for t in ("attention", "mlp", "all")
-                               if (r, t) != (256, "all")] + [{"rank": 64, "targets": "all"}],
+                                        "math-cpt": [318, 636, 1272, 2543, 5086, 10173, 20345, 25431]},
+             "durations": [193, 386, 772, 1544, 3088], "duration_mode": "separate",
+             "full_lrs": [2e-5, 5e-5, 1e-4], "lora_lrs": [5e-5, 1e-4, 2e-4, 5e-4],
+             "lora_main": {"rank": 256, "targets": "all", "gate": False},
+             "lora_variants": [{"rank": r, "targets": t, "gate": False} for r in (16, 256)
+                               for t in ("attention", "mlp", "all") if (r, t) != (256, "all")]
+                              + [{"rank": 64, "targets": "all", "gate": False}],
              "variant_conditions": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
              "optimizer_check": {"condition": "code-ift", "optimizer": "adamw", "betas": [0.9, 0.95],
-                                 "full_lrs": [1e-4, 2e-4, 5e-4], "lora_lrs": [1e-3, 2e-3, 5e-3]},
-             "spectral_steps": [573, 2292, 9168], "keep_spectra": True,
+                                 "full_lrs": [2e-4, 5e-4, 1e-3], "lora_lrs": [5e-4, 1e-3, 2e-3, 5e-3]},
+             "spectral_steps": [], "keep_spectra": True,
              "save_merged": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
              "generation_conditions": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
+             "generation_eval": {"gsm8k_shots": 5, "gsm8k_fewshot_path": "gsm8k/train.jsonl", "code_samples": 50,
+                                 "code_temperature": 0.2},
              "max_new_tokens": 512},
 }
 
@@ -162,7 +189,7 @@ REGULARIZE = {
     "small": {"condition": "code-ift", "weight_decays": [1e-3, 1e-2, 1e-1], "dropouts": [0.05, 0.1],
               "diversity_condition": "code-ift", "diversity_prompts": 100, "diversity_samples": 20,
               "temperature": 1.0, "max_new_tokens": 128},
-    "full": {"condition": "code-ift", "weight_decays": [1e-4, 1e-3, 1e-2], "dropouts": [0.05, 0.1],
+    "full": {"condition": "code-ift", "weight_decays": [5e-5, 1e-4], "dropouts": [0.05, 0.1],
              "diversity_condition": "code-ift", "diversity_prompts": 164, "diversity_samples": 50,
              "temperature": 0.8, "max_new_tokens": 512},
 }
@@ -195,12 +222,42 @@ class BasePreset(StrictConfig):
 
 @dataclass
 class LoraSettings(StrictConfig):
-    """A LoRA configuration of the sweep: rank and target modules ("attention", "mlp", "all")."""
+    """A LoRA configuration of the sweep: rank and target modules ("attention", "mlp", "all"); gate
+    False leaves gate_proj out of "mlp" / "all" (MethodSpec.gate)."""
     rank: int
     targets: str
+    gate: bool = True
 
     def __post_init__(self):
-        MethodSpec(method="lora", rank=self.rank, targets=self.targets)
+        MethodSpec(method="lora", rank=self.rank, targets=self.targets, gate=self.gate)
+
+
+@dataclass
+class ConditionSettings(StrictConfig):
+    """What one condition of the sweep sets for itself (sweep.condition_sweep): TrainConfig fields that
+    update the sweep's `train`, and the LR grids, duration mode and spectral steps it replaces."""
+    train: dict[str, Any] = field(default_factory=dict)
+    full_lrs: tuple[float, ...] | None = None
+    lora_lrs: tuple[float, ...] | None = None
+    duration_mode: str | None = None
+    spectral_steps: tuple[int, ...] | None = None
+
+
+@dataclass
+class GenerationEval(StrictConfig):
+    """How the generation metrics are taken (sweep.generation_options): GSM8K after gsm8k_shots worked
+    examples (the first problems of <data_dir>/gsm8k_fewshot_path), HumanEval pass@1 estimated from
+    code_samples completions per problem at code_temperature."""
+    gsm8k_shots: int = 0
+    gsm8k_fewshot_path: str | None = None
+    code_samples: int = 1
+    code_temperature: float = 0.0
+
+    def __post_init__(self):
+        if self.gsm8k_shots and not self.gsm8k_fewshot_path:
+            raise ValueError("gsm8k_shots > 0 needs gsm8k_fewshot_path (a GSM8K train jsonl under data_dir)")
+        if self.code_samples < 1 or (self.code_samples > 1 and self.code_temperature <= 0):
+            raise ValueError("code_samples >= 1; several samples need code_temperature > 0")
 
 
 @dataclass
@@ -237,10 +294,18 @@ class SweepPreset(StrictConfig):
     save_merged: tuple[str, ...] = ()
     generation_conditions: tuple[str, ...] = ()
     max_new_tokens: int = 128
+    condition_overrides: dict[str, ConditionSettings] = field(default_factory=dict)
+    generation_eval: GenerationEval | None = None
 
     def __post_init__(self):
         if self.duration_mode not in ("along", "separate"):
             raise ValueError(f"duration_mode={self.duration_mode!r}; valid choices: along, separate")
+        for condition, over in self.condition_overrides.items():
+            if condition not in self.conditions:
+                raise ValueError(f"condition_overrides names {condition!r}, not one of {list(self.conditions)}")
+            if over.duration_mode not in (None, "along", "separate"):
+                raise ValueError(f"{condition}: duration_mode={over.duration_mode!r}; valid choices: along, separate")
+            TrainConfig(**{**self.train.to_dict(), **over.train, "run_dir": None})
         for condition in self.conditions:
             domain, regime = condition.split("-")
             task = {**self.task, **self.task_overrides.get(condition, {}), "domain": domain, "regime": regime}

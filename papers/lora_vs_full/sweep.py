@@ -7,6 +7,9 @@ base model, their results as tidy tables, the best learning rate per configurati
     best = best_lr(evals)                                  # the LR with the lowest final target loss
     spectra = spectra_frame(out_dir, specs)                # one row per (run, step, matrix)
 
+A condition may set its own LR grids, train fields (batch, schedule, weight decay), duration mode and
+spectral steps (`condition_overrides`, read through condition_sweep), as the paper's four settings do.
+
 A run is one papers.lora_vs_full.finetune.finetune_main call in out_dir/<run name>; under torchrun when
 nproc_per_node * nnodes > 1. The step-0 row of each condition is the base model itself
 (finetune.evaluate_base), shared by all its runs.
@@ -23,6 +26,7 @@ import pandas as pd
 
 from papers.lora_vs_full.finetune import FINAL_FILE, SPEC_FILE, FinetuneRunSpec, MethodSpec, evaluate_base, read_run
 from papers.lora_vs_full.tasks import ConditionSpec
+from shared.eval.formats import read_gsm8k
 from shared.train import run_training
 
 MODULE_KIND = {"q_proj": "attention", "k_proj": "attention", "v_proj": "attention", "o_proj": "attention",
@@ -142,6 +146,38 @@ def make_spec(base: str, task: Mapping, method: Mapping, train: Mapping, **kwarg
 
 
 # ------------------------------------------------------------------------------------------ planning
+CONDITION_KEYS = ("full_lrs", "lora_lrs", "duration_mode", "spectral_steps")
+
+
+def condition_sweep(sweep: Mapping, condition: str) -> dict:
+    """The sweep as one condition runs it: `condition_overrides[condition]` replaces the LR grids,
+    duration_mode and spectral_steps it gives and updates the shared `train` fields with its own
+    (batch size, schedule, weight decay of that condition)."""
+    over = sweep.get("condition_overrides", {}).get(condition) or {}
+    out = {**sweep, **{k: over[k] for k in CONDITION_KEYS if over.get(k) is not None}}
+    out["train"] = {**sweep["train"], **(over.get("train") or {})}
+    return out
+
+
+def duration_mode_of(sweep: Mapping, condition: str) -> str:
+    """"along" (one run evaluated at every duration) or "separate" (a run per duration) for a condition."""
+    return condition_sweep(sweep, condition).get("duration_mode", "along")
+
+
+def generation_options(sweep: Mapping, data_dir: str | None = None) -> dict:
+    """generation_metrics / evaluate_merged keywords of the sweep's `generation_eval` (none: greedy,
+    zero-shot): the first gsm8k_shots problems of data_dir/gsm8k_fewshot_path as worked examples, the
+    number of code samples per problem and their temperature."""
+    gen = sweep.get("generation_eval")
+    if not gen:
+        return {}
+    out = {"code_samples": gen.get("code_samples", 1), "code_temperature": gen.get("code_temperature", 0.0)}
+    shots = gen.get("gsm8k_shots", 0)
+    if shots:
+        out["fewshot"] = read_gsm8k(Path(data_dir) / gen["gsm8k_fewshot_path"])[:shots]
+    return out
+
+
 def condition_task(sweep: Mapping, condition: str, data_dir: str | None = None) -> dict:
     """ConditionSpec fields of "<domain>-<regime>": the sweep's common `task` with its `task_overrides`
     (and data_dir, where the task reads files)."""
@@ -174,7 +210,7 @@ def _durations(sweep: Mapping, condition: str) -> list[tuple[int, list[int]]]:
     """(max_steps, eval_steps) of each run of one configuration: one run evaluated along the way
     ("along"), or one run per duration with its own schedule ("separate", as the paper)."""
     durations = durations_of(sweep, condition)
-    if sweep.get("duration_mode", "along") == "separate":
+    if duration_mode_of(sweep, condition) == "separate":
         return [(d, []) for d in durations]
     return [(durations[-1], durations[:-1])]
 
@@ -186,11 +222,12 @@ def plan_sweep(sweep: Mapping, base: str, data_dir: str | None = None) -> dict[s
     sweep = {**sweep, "data_dir": data_dir}
     specs = {}
     for condition in sweep["conditions"]:
-        for method, lrs in ((dict(method="full"), sweep["full_lrs"]),
-                            (dict(method="lora", **sweep["lora_main"]), sweep["lora_lrs"])):
+        csweep = condition_sweep(sweep, condition)
+        for method, lrs in ((dict(method="full"), csweep["full_lrs"]),
+                            (dict(method="lora", **sweep["lora_main"]), csweep["lora_lrs"])):
             for lr in lrs:
-                for steps, evals in _durations(sweep, condition):
-                    name, spec = _spec(sweep, base, condition, method, lr, steps, evals,
+                for steps, evals in _durations(csweep, condition):
+                    name, spec = _spec(csweep, base, condition, method, lr, steps, evals,
                                        save_merged=condition in sweep.get("save_merged", ()))
                     specs[name] = spec
     return specs
@@ -206,19 +243,21 @@ def plan_variants(sweep: Mapping, base: str, best: pd.DataFrame | None = None,
     sweep = {**sweep, "data_dir": data_dir}
     specs = {}
     for condition in sweep.get("variant_conditions", []):
+        csweep = condition_sweep(sweep, condition)
         for variant in sweep.get("lora_variants", []):
-            for lr in sweep["lora_lrs"]:
-                for steps, evals in _durations(sweep, condition):
-                    name, spec = _spec(sweep, base, condition, dict(method="lora", **variant), lr, steps, evals,
+            for lr in csweep["lora_lrs"]:
+                for steps, evals in _durations(csweep, condition):
+                    name, spec = _spec(csweep, base, condition, dict(method="lora", **variant), lr, steps, evals,
                                        save_merged=condition in sweep.get("save_merged", ()))
                     specs[name] = spec
     check = sweep.get("optimizer_check")
     if check:
         extra = {"optimizer": check["optimizer"], "betas": check["betas"]}
+        csweep = condition_sweep(sweep, check["condition"])
         for method, lrs in ((dict(method="full"), check["full_lrs"]),
                             (dict(method="lora", **sweep["lora_main"]), check["lora_lrs"])):
             for lr in lrs:
-                for steps, evals in _durations(sweep, check["condition"]):
-                    name, spec = _spec(sweep, base, check["condition"], method, lr, steps, evals, train_extra=extra)
+                for steps, evals in _durations(csweep, check["condition"]):
+                    name, spec = _spec(csweep, base, check["condition"], method, lr, steps, evals, train_extra=extra)
                     specs[name] = spec
     return specs

@@ -7,11 +7,14 @@ the IMP sweep over (architecture, dimension, seed) and its curves.
     fig = plot_curves(curves, "generated manifolds", "k")
 
 Each IMP run goes through the shared vision pipeline (`shared.pipelines.vision_classification`):
-IMP with weight rewinding, every level trained by the shared trainer with the masks held.
+IMP with weight rewinding, every level trained by the shared trainer with the masks held. The full
+presets set two lottery-ticket details (`SweepImpSpec`): retraining resumes at the rewind step, and
+chosen architectures keep their output layer dense.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +28,9 @@ import torch
 from shared.data.images import ImageSet, normalize
 from shared.pipelines.vision_classification import (ClassifierTrainSpec, ImageDataSpec, ImpSpec, ModelSpec,
                                                     build_classifier, check_model_spec, load_image_data,
-                                                    train_with_imp)
+                                                    train_classifier, train_with_imp)
+from shared.train.classification import accuracy
+from shared.train.pruning import IMPResult, Masks, run_imp
 from shared.utils.config import StrictConfig
 
 from .manifolds import (ManifoldConfig, explained_variance, manifold_classification, mle_dimension, pca_project,
@@ -67,7 +72,8 @@ def interpolated_prunability(sparsities: Sequence[float], accuracies: Sequence[f
 class ManifoldDataSpec(StrictConfig):
     """Generated manifolds (papers.prunability.manifolds): ambient dimension D, classes decided by
     `label_dims` latent coordinates (None: all k of them); n_train / n_test examples drawn with seeds
-    train_seed / test_seed."""
+    train_seed / test_seed. hidden: width of the random embedding network, at least every k (a
+    narrower one caps the data's dimension at its width)."""
 
     ambient_dim: int = 64
     num_classes: int = 4
@@ -76,6 +82,7 @@ class ManifoldDataSpec(StrictConfig):
     n_test: int = 2000
     train_seed: int = 1
     test_seed: int = 2
+    hidden: int = 128
 
 
 def manifold_datasets(spec: ManifoldDataSpec, dims: Sequence[int]) -> tuple[Datasets, pd.DataFrame]:
@@ -84,7 +91,7 @@ def manifold_datasets(spec: ManifoldDataSpec, dims: Sequence[int]) -> tuple[Data
     datasets, checks = {}, []
     for k in dims:
         mc = ManifoldConfig(intrinsic_dim=k, ambient_dim=spec.ambient_dim, num_classes=spec.num_classes,
-                            label_dims=spec.label_dims)
+                            label_dims=spec.label_dims, hidden=spec.hidden)
         train = manifold_classification(spec.n_train, mc, seed=spec.train_seed)
         test = manifold_classification(spec.n_test, mc, seed=spec.test_seed)
         flat = train.x.flatten(1).numpy()[:2000]                                  # [n, D]
@@ -115,6 +122,21 @@ def pca_datasets(spec: ImageDataSpec, dims: Sequence[int], data_dir: str | Path 
 # ---- the IMP sweep ---------------------------------------------------------------------------------
 
 @dataclass
+class SweepImpSpec(ImpSpec):
+    """ImpSpec plus two lottery-ticket details (defaults: off, the smoke and small behaviour).
+
+    continue_after_rewind: each level resumes training at `rewind_step` (the LR schedule and batch
+    order of that step) and runs to the end, as rewinding does in Frankle et al. 2020 and open_lth;
+    False retrains the whole schedule from the rewound weights.
+    dense_head: architectures (keys of the sweep's archs) whose output layer is never pruned,
+    whatever `include_head` says (open_lth's LeNet and VGG defaults ignore fc.weight).
+    """
+
+    continue_after_rewind: bool = False
+    dense_head: tuple[str, ...] = ()
+
+
+@dataclass
 class ImpSweepSpec(StrictConfig):
     """What the 01 notebooks sweep: every architecture (a flavour name or VisionConfig fields) x data
     dimension x seed, one IMP run each. tolerance: prunability = the largest sparsity whose test
@@ -123,7 +145,7 @@ class ImpSweepSpec(StrictConfig):
     dims: tuple[int, ...]
     archs: dict[str, Any]
     train: ClassifierTrainSpec
-    imp: ImpSpec
+    imp: SweepImpSpec
     seeds: tuple[int, ...] = (0,)
     tolerance: float = 0.01
     threads: int = 0
@@ -134,6 +156,11 @@ class ImpSweepSpec(StrictConfig):
             check_model_spec(model)
         if self.train.max_steps is None:
             raise ValueError("train.max_steps must be set (steps per IMP level)")
+        unknown = sorted(set(self.imp.dense_head) - set(self.archs))
+        if unknown:
+            raise ValueError(f"imp.dense_head names {unknown}, not among archs {sorted(self.archs)}")
+        if self.imp.continue_after_rewind and self.imp.rewind_step >= self.train.max_steps:
+            raise ValueError("imp.rewind_step must be below train.max_steps to continue from it")
 
 
 @dataclass
@@ -150,6 +177,21 @@ class ImageSweepSpec(ImpSweepSpec):
     data: ImageDataSpec = field(default_factory=ImageDataSpec)
 
 
+def lottery_imp(model: torch.nn.Module, train_set: ImageSet, test_set: ImageSet, spec: ClassifierTrainSpec,
+                imp: ImpSpec, seed: int, continue_after_rewind: bool) -> IMPResult:
+    """`train_with_imp` with the choice of how each level retrains: the whole schedule, or (with
+    `continue_after_rewind`) from the rewind step to the end. Returns per level {"test_acc"}."""
+    if not continue_after_rewind:
+        return train_with_imp(model, train_set, test_set, spec, imp, seed=seed)
+
+    def fit(m: torch.nn.Module, masks: Masks, callbacks: list) -> dict:
+        train_classifier(m, train_set, spec, seed=seed, callbacks=callbacks)
+        return {"test_acc": accuracy(m, test_set)}
+
+    return run_imp(model, fit, imp.levels, imp.fraction, rewind_step=imp.rewind_step,
+                   include_head=imp.include_head, continue_from_rewind=True)
+
+
 def imp_curves(datasets: Datasets, archs: dict[str, ModelSpec], train: ClassifierTrainSpec, imp: ImpSpec,
                seeds: Sequence[int], tolerance: float, seed: int = 0) -> pd.DataFrame:
     """One IMP run per (architecture a, dimension, seed s), initialised and batched with seed
@@ -157,13 +199,17 @@ def imp_curves(datasets: Datasets, archs: dict[str, ModelSpec], train: Classifie
     dense_acc, prunability (interpolated between levels), prunability_grid (the best level's)."""
     rows = []
     started = time.time()
+    continue_after_rewind = getattr(imp, "continue_after_rewind", False)
     for a, (arch, model_spec) in enumerate(archs.items()):
+        arch_imp = imp
+        if arch in getattr(imp, "dense_head", ()):
+            arch_imp = dataclasses.replace(imp, include_head=False)
         for dim, (train_set, test_set) in datasets.items():
             for s in seeds:
                 run_seed = 10_000 * seed + 1_000 * a + 10 * s + 1
                 torch.manual_seed(run_seed)
                 model = build_classifier(model_spec, train_set)
-                result = train_with_imp(model, train_set, test_set, train, imp, seed=run_seed)
+                result = lottery_imp(model, train_set, test_set, train, arch_imp, run_seed, continue_after_rewind)
                 sparsities, accs = result.sparsity, [m["test_acc"] for m in result.metrics]
                 p = interpolated_prunability(sparsities, accs, accs[0], tolerance)
                 p_grid = prunability(sparsities, accs, accs[0], tolerance)

@@ -25,7 +25,9 @@ from shared.data.images import ImageSet
 @dataclass
 class ManifoldConfig:
     """intrinsic_dim k, ambient_dim D (reshaped to 1 x side x side images when D is a square),
-    num_classes, label_dims (<= k; None = all k), hidden width of the random embedding network."""
+    num_classes, label_dims (<= k; None = all k), hidden width of the random embedding network
+    (>= k: the map R^k -> R^hidden -> R^D has rank at most hidden, so a narrower net would cap
+    the data's dimension at its width)."""
 
     intrinsic_dim: int = 4
     ambient_dim: int = 64
@@ -39,6 +41,9 @@ class ManifoldConfig:
             raise ValueError(f"intrinsic_dim must be in [1, ambient_dim={self.ambient_dim}], got {self.intrinsic_dim}")
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
+        if self.hidden < self.intrinsic_dim:
+            raise ValueError(f"hidden={self.hidden} < intrinsic_dim={self.intrinsic_dim}: the data would have "
+                             f"dimension at most {self.hidden}; widen the embedding network")
         if self.label_dims is not None and self.label_dims < 1:
             raise ValueError(f"label_dims must be >= 1 or None, got {self.label_dims}")
         if min(self.label_dims or self.intrinsic_dim, self.intrinsic_dim) < 2 and self.num_classes > 2:

@@ -50,6 +50,8 @@ DATA_PREFIX = "empirical"          # cache-folder prefix of this experiment's to
 # MPT (llm-foundry mpt_causal_lm): ALiBi, LayerNorm, GELU MLP with 4x expansion, no biases, tied embeddings.
 MPT_STYLE = {"position": "alibi", "norm": "layernorm", "mlp": "gelu", "bias": False, "tie_embeddings": True}
 PARAM_COUNTS = ("non_embedding", "total")
+FIT_LOSSES = ("val_loss", "train_loss_smoothed")
+SMOOTH_FRACTION = 0.01             # train_loss_smoothed: mean of the train losses logged in the last 1% of steps
 
 
 @dataclass(frozen=True)
@@ -141,15 +143,23 @@ class EmpiricalSpec(GridConfig):
 
     ref_ratio: the "typical" ratio the loss at each size's largest ratio is compared with;
     typical_cutoff: the ablation fits on ratios <= this and extrapolates above; fit_min_ratio: fits
-    use ratios >= this; noise_sigmas: "beyond seed noise" means more than this many seed std."""
+    use ratios >= this; noise_sigmas: "beyond seed noise" means more than this many seed std.
+    fit_loss: the loss every run is analysed by: "val_loss" (held-out) or "train_loss_smoothed" (the
+    final training loss averaged over the last SMOOTH_FRACTION of steps, as the paper's CSV reports)."""
     ref_ratio: float = 100.0
     typical_cutoff: float = 100.0
     fit_min_ratio: float = 10.0
     noise_sigmas: float = 2.0
+    fit_loss: str = "val_loss"
     corpora: dict[str, int | None] = field(default_factory=dict)
     vocab_size: int = 512
     tokenizer_docs: int | None = 100
     needs_data_dir: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.fit_loss not in FIT_LOSSES:
+            raise ValueError(f"fit_loss={self.fit_loss!r}; valid choices: {', '.join(FIT_LOSSES)}")
 
     def grid(self, seed: int) -> GridConfig:
         """The GridConfig part, with the notebook's seed."""
@@ -340,10 +350,13 @@ def train_entry(config: dict, run_dir: str) -> None:
     final = history.eval[-1]
     epochs = max(int(c) / len(s) for c, s in zip(mixture.counts, mixture.streams))
     train_losses = [r["loss"] for r in history.train]
+    tail_from = run.steps - max(1, math.ceil(SMOOTH_FRACTION * run.steps))
+    tail = [r["loss"] for r in history.train if r["step"] > tail_from] or train_losses[-1:]
     out = run.as_dict() | {
         "val_loss": final["val/loss"],
         **{k.removeprefix("val/"): v for k, v in final.items() if k.startswith("val/") and k != "val/loss"},
-        "train_loss_last": train_losses[-1] if train_losses else None, "epochs": epochs,
+        "train_loss_last": train_losses[-1] if train_losses else None,
+        "train_loss_smoothed": sum(tail) / len(tail) if tail else None, "epochs": epochs,
         "warmup_steps": spec.train.warmup_steps, "wall_s": result.wall_s, "cpu_s": result.cpu_s,
         "tokens_per_s": run.tokens / max(result.wall_s, 1e-9), "world_size": get_world_size()}
     Path(run_dir, "result.json").write_text(json.dumps(out, indent=1))
@@ -383,6 +396,6 @@ def run_grid(grid: GridConfig, data: GridData, out_dir: str | Path, *, nproc_per
     return results
 
 
-__all__ = ["ENTRY_POINT", "MPT_STYLE", "PARAM_COUNTS", "ModelSize", "GridConfig", "EmpiricalSpec", "GridRun",
+__all__ = ["ENTRY_POINT", "FIT_LOSSES", "MPT_STYLE", "PARAM_COUNTS", "SMOOTH_FRACTION", "ModelSize", "GridConfig", "EmpiricalSpec", "GridRun",
            "GridData", "gpt_config", "count_params", "plan_grid", "prepare_corpora", "prepare_data_dir",
            "run_spec", "train_entry", "run_dir_for", "run_grid"]

@@ -65,8 +65,9 @@ FLAVOURS: dict[str, Flavour] = {
     "biomedlm-2.7b": Flavour("gpt", _gpt(vocab_size=28896, n_layer=32, n_head=20, d_model=2560, d_ff=10240,
                                          max_seq_len=1024, position="learned", norm="layernorm", mlp="gelu",
                                          bias=True, tie_embeddings=True),
-                             "Bolton et al. 2024, Sec. 2; stanford-crfm/BioMedLM config.json (GPT-2 shape: "
-                             "n_embd 2560, n_head 20, n_layer 32, n_positions 1024, vocab 28896)"),
+                             "Bolton et al. 2024 (arXiv 2403.18421v1) Sec. 3.1, Table 1 (hidden 2560, 20 heads, "
+                             "32 layers, vocab 28896, sequence 1024, learned absolute positions; GPT-2-like, so "
+                             "d_ff 4 x 2560)"),
     # encoders
     "bert-base": Flavour("bert", _bert(), "Devlin et al. 2019; bert-base-uncased config.json"),
     "bert-large": Flavour("bert", _bert(n_layer=24, n_head=16, d_model=1024, d_ff=4096),

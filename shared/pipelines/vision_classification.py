@@ -41,6 +41,7 @@ from shared.utils.config import StrictConfig, from_dict
 
 DATASETS = ("digits", "cifar10", "shapes")
 OPTIMIZERS = ("adamw", "sgd")
+STEP_SCHEDULE = "step"     # ClassifierTrainSpec's milestone schedule (the trainer's own are in TrainConfig)
 # VisionConfig fields that come from the data, never from a model spec
 DATA_SHAPE_FIELDS = ("in_channels", "image_size", "num_classes")
 
@@ -98,7 +99,8 @@ ModelSpec = str | Mapping[str, Any]
 
 def check_model_spec(model: ModelSpec) -> None:
     """Raise ValueError unless `model` is a vision flavour name or a dict of VisionConfig fields
-    (without the data's shape fields)."""
+    (without the data's shape fields). Fields are checked at CIFAR's 32x32 (as the flavours are);
+    build_classifier checks them again against the real data's size."""
     if isinstance(model, str):
         if flavour(model).family != "vision":
             raise ValueError(f"model flavour {model!r} is a {flavour(model).family} model, not a vision classifier")
@@ -108,7 +110,7 @@ def check_model_spec(model: ModelSpec) -> None:
     clash = sorted(set(model) & set(DATA_SHAPE_FIELDS))
     if clash:
         raise ValueError(f"model spec sets {clash}; these come from the data")
-    from_dict(VisionConfig, dict(model))
+    from_dict(VisionConfig, {"image_size": 32, **model})
 
 
 def vision_config(model: ModelSpec, data: ImageSet) -> VisionConfig:
@@ -141,7 +143,10 @@ class ClassifierTrainSpec(StrictConfig):
     max_steps: optimizer steps (None: the caller gives them, e.g. from epochs or a budget).
     global_batch_size: examples per optimizer step (one process, no accumulation).
     optimizer: "adamw" (the shared trainer's decoupled AdamW) or "sgd" (momentum, coupled L2 weight
-    decay: the open_lth CIFAR recipes). schedule: a TrainConfig schedule (warmup-free cosine by default).
+    decay: the open_lth CIFAR recipes). schedule: a TrainConfig schedule (warmup-free cosine by default),
+    or "step": constant LR multiplied by `gamma` at each of `milestones` (fractions of the run's steps,
+    so a shortened run keeps the shape: open_lth's milestone_steps). betas, precision: None keeps the
+    trainer's defaults (AdamW betas (0.9, 0.95); bf16 autocast on CUDA); "fp32" trains in full precision.
     augment: None, or the CIFAR crops and flips.
     """
 
@@ -154,10 +159,17 @@ class ClassifierTrainSpec(StrictConfig):
     schedule: str = "cosine"
     grad_clip: float | None = None
     augment: AugmentSpec | None = None
+    milestones: tuple[float, ...] = (0.5, 0.75)
+    gamma: float = 0.1
+    betas: tuple[float, float] | None = None
+    precision: str | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} is not valid; choose one of {list(OPTIMIZERS)}")
+        self.milestones = tuple(self.milestones)
+        if self.schedule == STEP_SCHEDULE and not all(0.0 < m < 1.0 for m in self.milestones):
+            raise ValueError(f"milestones are fractions of the run's steps in (0, 1), got {list(self.milestones)}")
         if self.global_batch_size < 1:
             raise ValueError(f"global_batch_size must be >= 1, got {self.global_batch_size}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -169,14 +181,43 @@ class ClassifierTrainSpec(StrictConfig):
         steps = max_steps if max_steps is not None else self.max_steps
         if steps is None:
             raise ValueError("max_steps is not set: give it in the spec or to the call")
+        extra = {k: v for k, v in (("betas", self.betas), ("precision", self.precision)) if v is not None}
         return TrainConfig(max_steps=steps, lr=self.lr if lr is None else lr, weight_decay=self.weight_decay,
-                           schedule=self.schedule, grad_clip=self.grad_clip,
-                           log_every=steps if log_every is None else log_every, eval_every=eval_every,
-                           progress_bar=False, seed=seed)
+                           schedule="constant" if self.schedule == STEP_SCHEDULE else self.schedule,
+                           grad_clip=self.grad_clip, log_every=steps if log_every is None else log_every,
+                           eval_every=eval_every, progress_bar=False, seed=seed, **extra)
+
+    def step_decay(self, config: TrainConfig) -> "StepDecay | None":
+        """The callback that applies the "step" schedule to a run of `config` (None for other schedules)."""
+        if self.schedule != STEP_SCHEDULE:
+            return None
+        return StepDecay(config.lr, [int(round(m * config.max_steps)) for m in self.milestones], self.gamma)
 
     def optimizer_factory(self) -> Callable[[nn.Module, TrainConfig], torch.optim.Optimizer] | None:
         """Trainer optimizer_factory: SGD with momentum, or None for the trainer's own AdamW."""
         return sgd_factory(self.momentum) if self.optimizer == "sgd" else None
+
+
+class StepDecay:
+    """Trainer callback: LR = base_lr * gamma ** (number of milestone steps <= the step about to run),
+    as open_lth's milestone schedule. The trainer runs a constant schedule underneath; this sets the
+    optimizer's LR at the start and after every step (after the trainer's scheduler has stepped)."""
+
+    def __init__(self, base_lr: float, milestone_steps: Sequence[int], gamma: float):
+        self.base_lr, self.milestone_steps, self.gamma = base_lr, sorted(milestone_steps), gamma
+
+    def lr_at(self, step: int) -> float:
+        return self.base_lr * self.gamma ** sum(step >= m for m in self.milestone_steps)
+
+    def _apply(self, trainer) -> None:
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = self.lr_at(trainer.step)
+
+    def on_fit_start(self, trainer) -> None:
+        self._apply(trainer)
+
+    def on_step_end(self, trainer, record) -> None:
+        self._apply(trainer)
 
 
 def limit_threads(threads: int) -> None:
@@ -193,6 +234,9 @@ def train_classifier(model: nn.Module, train: ImageSet, spec: ClassifierTrainSpe
     the Trainer (`.history` holds "train" records and "<name>/acc", "<name>/loss" of `eval_sets`,
     evaluated at the end). loss_fn: default cross-entropy; a DistillationLoss distils."""
     config = spec.train_config(max_steps=max_steps, lr=lr, seed=seed, log_every=log_every)
+    decay = spec.step_decay(config)
+    if decay is not None:
+        callbacks = [*callbacks, decay]
     augment = dataclasses.asdict(spec.augment) if spec.augment is not None else None
     return fit_classifier(model, train, config, spec.global_batch_size, loss_fn=loss_fn, eval_sets=eval_sets,
                           callbacks=callbacks, optimizer_factory=spec.optimizer_factory(), augment=augment)
@@ -248,5 +292,6 @@ def distillation_loss(teachers: Sequence[nn.Module], max_steps: int, spec: Disti
 
 
 __all__ = ["AugmentSpec", "ClassifierTrainSpec", "DATASETS", "DistillationSpec", "ImageDataSpec", "ImpSpec",
-           "KDSchedule", "ModelSpec", "build_classifier", "check_model_spec", "distillation_loss", "limit_threads",
-           "load_image_data", "train_classifier", "train_with_imp", "vision_config"]
+           "KDSchedule", "ModelSpec", "STEP_SCHEDULE", "StepDecay", "build_classifier", "check_model_spec",
+           "distillation_loss", "limit_threads", "load_image_data", "train_classifier", "train_with_imp",
+           "vision_config"]

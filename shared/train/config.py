@@ -40,6 +40,9 @@ class TrainConfig(StrictConfig):
 
     Schedule: warmup for `warmup_steps` (or `warmup_fraction` of max_steps), then "cosine" or
     "linear" decay to `alpha_f` * lr at max_steps, "constant", or "inv_sqrt" (floored at alpha_f).
+    `cooldown_steps` (with "constant" only): the last that many updates decay linearly to `alpha_f` * lr
+    at max_steps (warmup-stable-decay, so checkpoints before the cooldown are constant-LR branch points;
+    a cooldown longer than the run decays from its first update).
 
     Precision: "bf16" autocasts to bfloat16 on CUDA; on CPU training always runs in fp32.
     Parallelism: applied only when world_size > 1 (see shared.train.distributed); with one process
@@ -71,6 +74,7 @@ class TrainConfig(StrictConfig):
     warmup_steps: int = 0
     warmup_fraction: float | None = None
     alpha_f: float = 0.0
+    cooldown_steps: int = 0
     grad_clip: float | None = 1.0
     # execution
     precision: str = "bf16"
@@ -116,6 +120,9 @@ class TrainConfig(StrictConfig):
                 raise ValueError(f"warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.cooldown_steps < 0 or (self.cooldown_steps and self.schedule != "constant"):
+            raise ValueError(f"cooldown_steps={self.cooldown_steps}: a cooldown (>= 0) goes with schedule "
+                             f"'constant' only, got {self.schedule!r}")
         if not 0.0 <= self.alpha_f <= 1.0:
             raise ValueError(f"alpha_f must be in [0, 1], got {self.alpha_f}")
         for name in ("log_every", "eval_every", "checkpoint_every"):

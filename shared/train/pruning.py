@@ -11,12 +11,16 @@ Masks are {parameter name: bool tensor of the parameter's shape}; True keeps the
     rewind(model, rewind_state, masks)                # back to step-k weights, pruned ones zeroed
 
 `run_imp` drives the whole loop given a function that trains a (masked) model; the vision pipeline
-(shared.pipelines.vision_classification.train_with_imp) gives it one.
+(shared.pipelines.vision_classification.train_with_imp) gives it one. By default every level
+retrains the whole schedule from the rewound weights; `continue_from_rewind=True` is rewinding as
+Frankle et al. 2020 and open_lth run it: each level resumes at step k, with the LR schedule and the
+batch order of step k (a fresh optimizer), and trains to the end.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 import copy
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -142,19 +146,48 @@ class MaskKeeper:
 
 class SnapshotAtStep:
     """Trainer callback that keeps a copy of the model's state_dict after optimizer step `step`
-    (0 = before training): the rewind point of IMP with weight rewinding."""
+    (0 = before training): the rewind point of IMP with weight rewinding. With `with_data`, also
+    the position of the trainer's batch stream there (`data_state`), for `StartAtStep`."""
 
-    def __init__(self, model: nn.Module, step: int):
+    def __init__(self, model: nn.Module, step: int, with_data: bool = False):
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
-        self.model, self.step = model, step
+        self.model, self.step, self.with_data = model, step, with_data
         self.state: dict[str, torch.Tensor] | None = None
+        self.data_state: dict | None = None
         if step == 0:
             self.state = copy.deepcopy(model.state_dict())
 
     def on_step_end(self, trainer, record) -> None:
         if trainer.step == self.step and self.state is None:
             self.state = copy.deepcopy(self.model.state_dict())
+            if self.with_data:
+                if not hasattr(trainer.train_data, "state_dict"):
+                    raise ValueError("continuing from the rewind step needs train_data with state_dict()")
+                self.data_state = copy.deepcopy(trainer.train_data.state_dict())
+
+
+class StartAtStep:
+    """Trainer callback that starts a fresh fit at step `snapshot.step` instead of 0: the trainer's
+    step counter, its LR schedule (stepped forward `step` times) and its batch stream (loaded from
+    `snapshot.data_state`) are moved there, so the fit runs steps step..max_steps-1 as the dense
+    run did. The optimizer stays fresh (no momentum carried over), as in open_lth's training.train."""
+
+    def __init__(self, snapshot: SnapshotAtStep):
+        self.snapshot = snapshot
+
+    def on_fit_start(self, trainer) -> None:
+        step = self.snapshot.step
+        if step == 0 or trainer.step != 0:
+            return
+        if self.snapshot.data_state is None:
+            raise ValueError("the snapshot holds no batch-stream position (SnapshotAtStep(with_data=True))")
+        trainer.train_data.load_state_dict(copy.deepcopy(self.snapshot.data_state))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")         # "lr_scheduler.step() before optimizer.step()"
+            for _ in range(step):
+                trainer.scheduler.step()
+        trainer.step = step
 
 
 @dataclass
@@ -172,18 +205,21 @@ TrainFn = Callable[[nn.Module, Masks, list], dict]
 
 
 def run_imp(model: nn.Module, train: TrainFn, levels: int, fraction: float = 0.2, rewind_step: int = 0,
-            include_head: bool = True, keep_masks: bool = False) -> IMPResult:
+            include_head: bool = True, keep_masks: bool = False, continue_from_rewind: bool = False) -> IMPResult:
     """Iterative magnitude pruning with rewinding: train dense (snapshotting the weights at
     `rewind_step`), then `levels` times: prune `fraction` of the remaining weights by global
     magnitude, rewind the kept weights to the snapshot, retrain with the masks held.
 
-    Level l has sparsity 1 - (1 - fraction)^l. Returns the metrics of each level's trained model.
+    continue_from_rewind: each retraining resumes at `rewind_step` (schedule and batch order of that
+    step, via `StartAtStep`) and runs to the end; False retrains the whole schedule. The train fn's
+    trainer must hand callbacks to shared.train.Trainer. Level l has sparsity 1 - (1 - fraction)^l.
+    Returns the metrics of each level's trained model.
     """
     if levels < 0:
         raise ValueError(f"levels must be >= 0, got {levels}")
     result = IMPResult()
     masks = full_masks(model, include_head)
-    snapshot = SnapshotAtStep(model, rewind_step)
+    snapshot = SnapshotAtStep(model, rewind_step, with_data=continue_from_rewind and rewind_step > 0)
     keeper = MaskKeeper(model, masks)
     metrics = train(model, masks, [keeper, snapshot])
     keeper.remove()
@@ -197,7 +233,7 @@ def run_imp(model: nn.Module, train: TrainFn, levels: int, fraction: float = 0.2
         masks = global_magnitude_prune(model, masks, fraction)
         rewind(model, snapshot.state, masks)
         keeper = MaskKeeper(model, masks)
-        metrics = train(model, masks, [keeper])
+        metrics = train(model, masks, [keeper, StartAtStep(snapshot)] if continue_from_rewind else [keeper])
         keeper.remove()
         result.sparsity.append(sparsity(masks))
         result.metrics.append(metrics)

@@ -8,7 +8,8 @@ warmup) in [0, 1):
 
     cosine    alpha_f + (1 - alpha_f) * (1 + cos(pi * t)) / 2
     linear    1 - (1 - alpha_f) * t
-    constant  1
+    constant  1, or with cooldown_steps c: 1 - (1 - alpha_f) * (step - (max_steps - c)) / c over the
+              last c updates (warmup-stable-decay)
     inv_sqrt  max(alpha_f, sqrt(max(warmup, 1) / (step + 1)))
 
 cosine and linear reach alpha_f at t = 1, i.e. at step max_steps, the LR left after the last
@@ -27,14 +28,17 @@ INTERPOLATIONS = ("constant", "linear", "cosine")
 
 
 def lr_multiplier(step: int, max_steps: int, schedule: str = "cosine", warmup_steps: int = 0,
-                  alpha_f: float = 0.0) -> float:
+                  alpha_f: float = 0.0, cooldown_steps: int = 0) -> float:
     """Multiplier of the peak LR for the 0-based optimizer update `step`."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule={schedule!r} is not valid; choose one of {list(SCHEDULES)}")
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant":
-        return 1.0
+        start = max_steps - cooldown_steps
+        if cooldown_steps <= 0 or step < start:
+            return 1.0
+        return 1.0 - (1.0 - alpha_f) * min(1.0, (step - start) / cooldown_steps)
     if schedule == "inv_sqrt":
         return max(alpha_f, math.sqrt(max(warmup_steps, 1) / (step + 1)))
     decay_steps = max_steps - warmup_steps
@@ -47,12 +51,14 @@ def lr_multiplier(step: int, max_steps: int, schedule: str = "cosine", warmup_st
 class LRMultiplier:
     """Picklable callable for torch.optim.lr_scheduler.LambdaLR (its state_dict stores __dict__)."""
 
-    def __init__(self, max_steps: int, schedule: str, warmup_steps: int, alpha_f: float):
+    def __init__(self, max_steps: int, schedule: str, warmup_steps: int, alpha_f: float, cooldown_steps: int = 0):
         self.max_steps, self.schedule = max_steps, schedule
-        self.warmup_steps, self.alpha_f = warmup_steps, alpha_f
+        self.warmup_steps, self.alpha_f, self.cooldown_steps = warmup_steps, alpha_f, cooldown_steps
 
     def __call__(self, step: int) -> float:
-        return lr_multiplier(step, self.max_steps, self.schedule, self.warmup_steps, self.alpha_f)
+        # getattr: schedulers pickled before cooldowns existed resume without one
+        return lr_multiplier(step, self.max_steps, self.schedule, self.warmup_steps, self.alpha_f,
+                             getattr(self, "cooldown_steps", 0))
 
 
 def build_lr_scheduler(optimizer: torch.optim.Optimizer,
@@ -63,7 +69,7 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer,
     group, which the decoupled weight decay of shared.train.optim reads.
     """
     fn = LRMultiplier(config.max_steps, config.schedule, config.resolve_warmup_steps(),
-                      config.alpha_f)
+                      config.alpha_f, config.cooldown_steps)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
 
 
