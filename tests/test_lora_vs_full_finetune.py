@@ -255,3 +255,32 @@ def test_neutral_pairs_use_neither_regimes_format():
         assert answer == ift_answer.lstrip()
     code = task_material(ConditionSpec("code", "ift", n_train=8, n_test=4))
     assert code.neutral_pairs == code.test_pairs
+
+
+@pytest.mark.slow
+def test_forgetting_benchmarks_are_scored_by_the_harness(tmp_path):
+    """The full preset's forgetting eval: HellaSwag, ARC-Challenge and WinoGrande read from data_dir in their
+    public formats and scored by lm-evaluation-harness on the model being finetuned (a transformers model)."""
+    pytest.importorskip("lm_eval")
+    from papers.lora_vs_full.finetune import benchmark_eval
+    from papers.lora_vs_full.tasks import ConditionSpec
+    from shared.data.tokenizer import train_bpe
+    from shared.eval.benchmark_fixtures import write_fixtures
+    from shared.models.gpt import GPT, GPTConfig
+    from shared.models.gpt_hf import gpt_to_llama
+
+    tasks = ["hellaswag", "arc_challenge", "winogrande"]
+    write_fixtures(tmp_path / "benchmarks", tasks, rows=2)
+    tok = train_bpe([f"What is {a} plus {b}? the answer is {a + b}" for a in range(20) for b in range(5)], 300,
+                    show_progress=False)
+    torch.manual_seed(0)
+    model = gpt_to_llama(GPT(GPTConfig(vocab_size=len(tok), n_layer=1, n_head=2, d_model=32, max_seq_len=256))).eval()
+    spec = ConditionSpec(domain="math", regime="ift", source="files", data_dir=str(tmp_path), train_path="unused.jsonl",
+                         benchmarks=tuple(tasks))
+    out = benchmark_eval(spec, tok, batch_size=4)(model)
+    assert {f"{t}_acc" for t in tasks} | {"hellaswag_acc_norm", "arc_challenge_acc_norm"} <= set(out)
+    assert out["benchmarks_mean"] == pytest.approx(
+        (out["hellaswag_acc_norm"] + out["arc_challenge_acc_norm"] + out["winogrande_acc"]) / 3)
+    with pytest.raises(ValueError, match="has no data_dir"):
+        benchmark_eval(ConditionSpec(domain="math", regime="ift", benchmarks=("piqa",)), tok, 4)
+    assert benchmark_eval(ConditionSpec(domain="math", regime="ift"), tok, 4) is None

@@ -1,5 +1,5 @@
 """Recipe cards (``## Recipe`` in each paper README) against the full presets: a card and a preset
-cannot drift apart (shared.experiment.recipe), and the preflight shows each value with its source."""
+cannot drift apart (shared.preflight.recipe_card), and the preflight shows each value with its source."""
 from __future__ import annotations
 
 import importlib
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.experiment import NotebookPresets
-from shared.experiment.recipe import check_card, is_exempt, leaves, lookup, paper_card, parse_value, read_card, same_value
+from shared.preflight.recipe_card import check_card, is_exempt, leaves, lookup, paper_card, parse_value, read_card, same_value
 from shared.preflight import format_report, preflight
 from shared.utils.config import StrictConfig
 

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from scipy import linalg
 
+from .fid_inception import load_fid_inception
+
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -64,7 +66,6 @@ def recognizer_feature_fn(net: torch.nn.Module) -> FeatureFn:
 def inception_feature_fn(weights_path: str, device: str = "cpu") -> FeatureFn:
     """The standard FID features: Inception-v3 2048-d pool features (``fid_inception``) from the local
     pt_inception weights file at ``weights_path`` (nothing is downloaded). Images (N, 3, S, S) in [-1, 1]."""
-    from .fid_inception import load_fid_inception
     net = load_fid_inception(weights_path, device)
     return lambda x: net(x.to(device))
 

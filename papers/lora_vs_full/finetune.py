@@ -50,6 +50,7 @@ from papers.lora_vs_full.tasks import (
     task_material,
 )
 from shared.data.mixture import Mixture
+from shared.eval.benchmarks import CausalLMAdapter, evaluate_benchmarks
 from shared.eval.code import evaluate_completions, sample_completions
 from shared.eval.generation import evaluate_gsm8k
 from shared.eval.perplexity import evaluate_perplexity
@@ -309,17 +310,46 @@ def target_loss_eval(batches, neutral_batches=None):
     return target
 
 
-def source_eval(windows: dict[str, torch.Tensor], cloze: dict[str, list], batch_size: int):
+def source_eval(windows: dict[str, torch.Tensor], cloze: dict[str, list], batch_size: int,
+                benchmarks: BenchmarkEval | None = None):
     """eval_fn of forgetting: loss on held-out general text per corpus and token-weighted over all,
-    and the accuracy of each cloze set (finetune_tasks.source_cloze_sets: prose, facts)."""
+    the accuracy of each cloze set (finetune_tasks.source_cloze_sets: prose, facts), and with
+    ``benchmarks`` the harness-scored benchmarks (``BenchmarkEval``)."""
     def source(model):
         res = evaluate_perplexity(model, windows, batch_size=batch_size)
         total = sum(r.mean_loss * r.tokens for r in res.values()) / sum(r.tokens for r in res.values())
         out = {"loss": total, **{f"{n}_loss": r.mean_loss for n, r in res.items()}}
         for name, items in cloze.items():
             out[f"{name}_acc"] = cloze_accuracy(model, items, batch_size)
+        if benchmarks is not None:
+            out.update(benchmarks(model))
         return out
     return source
+
+
+@dataclass
+class BenchmarkEval:
+    """The paper's forgetting benchmarks, scored by lm-evaluation-harness (shared.eval.benchmarks) on the
+    model being trained: ``{task}_acc`` and ``{task}_acc_norm`` per task and ``benchmarks_mean``, the mean
+    of each task's leaderboard metric (acc_norm where the harness reports it, as for HellaSwag and
+    ARC-Challenge; acc for WinoGrande). Under torchrun the harness shards the questions over the ranks and
+    only rank 0 returns values (the trainer logs rank 0's)."""
+    tasks: tuple[str, ...]
+    data_dir: str
+    tokenizer: Any
+    batch_size: int = 16
+    limit: int | None = None
+
+    def __call__(self, model) -> dict[str, float]:
+        lm = CausalLMAdapter(model, self.tokenizer, batch_size=self.batch_size)
+        results = evaluate_benchmarks(lm, list(self.tasks), self.data_dir, limit=self.limit)
+        if not results:          # ranks other than 0
+            return {}
+        out = {}
+        for task, metrics in results.items():
+            out.update({f"{task}_{m}": v for m, v in metrics.items() if m in ("acc", "acc_norm")})
+        out["benchmarks_mean"] = sum(m.get("acc_norm", m["acc"]) for m in results.values()) / len(results)
+        return out
 
 
 def generation_metrics(model, tokenizer, task: ConditionSpec, problems, max_new_tokens: int = 128,
@@ -349,7 +379,19 @@ def build_evals(task: ConditionSpec, tokenizer, material, batch_size: int) -> di
     return {"target": target_loss_eval(batch_rows(encode_pairs(tokenizer, material.test_pairs, task.max_len),
                                                   batch_size),
                                        batch_rows(encode_pairs(tokenizer, neutral, task.max_len), batch_size)),
-            "source": source_eval(source_windows(task, tokenizer), source_cloze_sets(task, tokenizer), batch_size)}
+            "source": source_eval(source_windows(task, tokenizer), source_cloze_sets(task, tokenizer), batch_size,
+                                  benchmark_eval(task, tokenizer, batch_size))}
+
+
+def benchmark_eval(task: ConditionSpec, tokenizer, batch_size: int) -> BenchmarkEval | None:
+    """The condition's forgetting benchmarks (None when it names none)."""
+    if not task.benchmarks:
+        return None
+    if task.data_dir is None:
+        raise ValueError(f"benchmarks {list(task.benchmarks)} are read from data_dir/{task.benchmarks_path}; "
+                         "this condition has no data_dir")
+    return BenchmarkEval(tuple(task.benchmarks), str(Path(task.data_dir) / task.benchmarks_path), tokenizer,
+                         batch_size, task.benchmark_limit)
 
 
 @torch.no_grad()

@@ -120,7 +120,11 @@ SWEEP = {
     # The README's card (## Recipe) gives every value's source.
     "full": {"conditions": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
              "task": {"source": "files", "max_len": 4096, "n_test": 10_000, "source_windows": 2000,
-                      "cloze_items": 2000, "fact_entities": 0, "source_path": "heldout_general"},
+                      "cloze_items": 0, "fact_entities": 0, "source_path": "heldout_general",
+                      "benchmarks": ["hellaswag", "arc_challenge", "winogrande"], "benchmarks_path": "benchmarks",
+                      "benchmark_limit": None},
+             "forgetting_accuracy": "source_benchmarks_mean",
+             "forgetting_accuracy_label": "HellaSwag / ARC-Challenge / WinoGrande mean",
              "task_overrides": {
                  "code-cpt": {"train_path": "starcoder_python", "text_field": "content", "test_path": None},
                  "math-cpt": {"train_path": "open_web_math", "text_field": "text", "test_path": "gsm8k/test.jsonl"},
@@ -296,6 +300,10 @@ class SweepPreset(StrictConfig):
     max_new_tokens: int = 128
     condition_overrides: dict[str, ConditionSettings] = field(default_factory=dict)
     generation_eval: GenerationEval | None = None
+    # the evals column whose drop measures forgetting, and its name on figures: recall of the base's fact base
+    # at smoke / small, the mean of the paper's benchmarks (task.benchmarks) at full
+    forgetting_accuracy: str = "source_facts_acc"
+    forgetting_accuracy_label: str = "fact recall"
 
     def __post_init__(self):
         if self.duration_mode not in ("along", "separate"):

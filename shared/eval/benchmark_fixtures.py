@@ -15,6 +15,8 @@ import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .benchmarks import SPLIT_KEYS, benchmark, expand, task_manager
+
 LETTERS = "ABCD"
 
 
@@ -99,7 +101,6 @@ def write_fixtures(folder: str | Path, tasks: Sequence[str], rows: int = 8, shot
     """Write ``rows`` rows of each evaluation split and ``shot_rows`` of each training / few-shot split of each
     task (our names: ``shared.eval.benchmarks.BENCHMARKS``, ``mmlu_<subject>``) under ``folder``; MMLU subjects
     share ``mmlu/<split>.jsonl``. Returns ``folder``."""
-    from .benchmarks import SPLIT_KEYS, benchmark, expand, task_manager
     folder = Path(folder)
     files: dict[Path, list[dict]] = {}
     for name in expand(tasks):

@@ -19,7 +19,7 @@ our models as its ``LM``:
   subject's dev split, as the harness does), each reading the rows of its subject; ``mmlu`` itself is
   their size-weighted mean, as the harness's ``mmlu`` group aggregates. ``mmlu_<subject>`` is one subject.
 - Models: a transformers checkpoint folder runs as the harness's own ``HFLM``; a run folder of ours
-  (``model.json``, checkpoints, ``tokenizer/``: ``shared.pipelines.lm_pretrain.load_pretrained``) runs
+  (``model.json``, checkpoints, ``tokenizer/``: ``shared.train.model_files.load_pretrained``) runs
   through ``CausalLMAdapter``, which also takes any in-memory causal LM with a tokenizer.
 - Inside a launched job (``torch.distributed`` initialised), the harness shards requests over ranks and
   gathers them on rank 0 (``CausalLMAdapter.all_gather`` / ``gather_object``); only rank 0 gets results.
@@ -41,6 +41,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from shared.models.gpt_generate import generate
+from shared.train.model_files import MODEL_FILE, load_pretrained
 
 from ._model_io import logits_of, model_device, model_max_length
 
@@ -268,7 +271,6 @@ class CausalLMAdapter(_lm_base()):
     def _greedy(self, ids: torch.Tensor, new: int) -> list[int]:
         """Up to ``new`` greedy tokens after ``ids`` (1, T), stopping at the end-of-text token."""
         if hasattr(self.model, "blocks") and hasattr(self.model, "cfg"):     # our GPT: its KV-cached generate
-            from shared.models.gpt_generate import generate
             seq = generate(self.model, ids, new, temperature=0.0, eos_id=self.eot_token_id)[0, ids.shape[1]:].tolist()
         else:
             seq = []
@@ -303,7 +305,6 @@ def load_lm(path: str | Path, *, batch_size: int = 16, device: str | None = None
         from lm_eval.models.huggingface import HFLM
         return HFLM(pretrained=str(path), device=device, batch_size=batch_size,
                     dtype="bfloat16" if device.startswith("cuda") else "float32")
-    from shared.pipelines.lm_pretrain import MODEL_FILE, load_pretrained
     if (path / MODEL_FILE).is_file():
         model, tokenizer = load_pretrained(path)
         return CausalLMAdapter(model, tokenizer, batch_size=batch_size, device=device)

@@ -8,11 +8,17 @@ shared Trainer.
 
 Scores are in percent. A task's score is the mean of its metrics (the GLUE leaderboard's convention:
 MRPC and QQP average F1 and accuracy, STS-B Pearson and Spearman; CoLA is Matthews correlation;
-MNLI is matched accuracy). Offline stand-in tasks for smoke scale are in ``glue_standins.py``.
+MNLI is matched accuracy). ``mosaicml_scoring(tasks, data_dir)`` switches to the convention of
+MosaicML's GLUE runner (mosaicml/examples v0.0.4 ``examples/bert/glue.py``): MNLI is the mean of the
+matched and mismatched accuracies, STS-B is Spearman only. ``finetune_tasks`` also takes per-task
+recipes, per-task seeds and tasks that start from another task's finetuned model (the runner
+finetunes RTE, MRPC and STS-B from the MNLI checkpoint). Offline stand-in tasks for smoke scale are
+in ``glue_standins.py``.
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import statistics
 from collections.abc import Sequence
@@ -62,6 +68,10 @@ GLUE_TASKS: dict[str, GlueTaskSpec] = {t.name: t for t in [
     GlueTaskSpec("qnli", ("question", "sentence"), 2, ("accuracy",), label_names=("entailment", "not_entailment")),
     GlueTaskSpec("rte", ("sentence1", "sentence2"), 2, ("accuracy",), label_names=("entailment", "not_entailment")),
 ]}
+
+# training examples of each task (GLUE's train splits), for step counts of epoch-based recipes
+GLUE_TRAIN_SIZES = {"cola": 8551, "sst2": 67349, "mrpc": 3668, "qqp": 363846, "stsb": 5749, "mnli": 392702,
+                    "qnli": 104743, "rte": 2490}
 
 # ---- metrics ---------------------------------------------------------------------------------
 
@@ -121,9 +131,12 @@ class TaskData:
 
 @dataclass
 class Task:
+    """A task's train and eval splits; ``extra_evals``: further eval splits (name -> data) whose
+    metrics are reported with the split name appended and enter the task's score."""
     spec: GlueTaskSpec
     train: TaskData
     eval: TaskData
+    extra_evals: dict[str, TaskData] = field(default_factory=dict)
 
 
 # original GLUE distribution: folder names and tsv columns (0-based index when the file has no header)
@@ -191,6 +204,20 @@ def read_glue_tasks(data_dir: str | Path, names: Sequence[str] = tuple(GLUE_TASK
                  read_task_split(data_dir, GLUE_TASKS[n], GLUE_TASKS[n].eval_split)) for n in names]
 
 
+def mosaicml_scoring(tasks: Sequence[Task], data_dir: str | Path) -> list[Task]:
+    """``tasks`` scored as MosaicML's GLUE runner scores them: MNLI also on validation_mismatched
+    (the score averages both accuracies), STS-B by Spearman correlation only."""
+    out = []
+    for task in tasks:
+        if task.spec.name == "mnli" and "mismatched" not in task.extra_evals:
+            task = Task(task.spec, task.train, task.eval,
+                        {**task.extra_evals, "mismatched": read_task_split(data_dir, task.spec, "validation_mismatched")})
+        elif task.spec.name == "stsb":
+            task = Task(dataclasses.replace(task.spec, metrics=("spearman",)), task.train, task.eval, task.extra_evals)
+        out.append(task)
+    return out
+
+
 def encode_task(data: TaskData, tokenizer, seq_len: int, special: SpecialIds) -> dict[str, torch.Tensor]:
     """[CLS] a [SEP] (b [SEP]), longest-first truncation to seq_len, token types 0 for a, 1 for b.
 
@@ -225,6 +252,7 @@ class FinetuneConfig(StrictConfig):
     """Finetuning recipe (MosaicBERT's GLUE yaml: linear warmup 6%, decay to 0, AdamW);
     ``FinetuneConfig.from_dict(d)`` builds one strictly from a preset's dict."""
     max_steps: int = 100
+    epochs: float | None = None           # set: train this many epochs, ceil(n / micro_batch_size) steps each
     micro_batch_size: int = 32
     lr: float = 5e-5
     weight_decay: float = 5e-6
@@ -234,6 +262,12 @@ class FinetuneConfig(StrictConfig):
     eval_batch_size: int = 128
     train_limit: int | None = None        # use at most this many training examples
     extra_train: dict[str, Any] = field(default_factory=dict)   # further TrainConfig fields
+
+    def steps(self, n_train: int) -> int:
+        """Optimizer steps for ``n_train`` examples: ``max_steps``, or ``epochs`` full passes."""
+        if self.epochs is None:
+            return self.max_steps
+        return max(1, math.ceil(self.epochs * math.ceil(n_train / min(self.micro_batch_size, n_train))))
 
 
 def classification_loss(model, batch):
@@ -262,34 +296,77 @@ def _as_encoder(model) -> Bert:
     raise TypeError(f"expected a Bert, BertForMaskedLM or BertForSequenceClassification, got {type(model).__name__}")
 
 
+def _finetune_model(encoder, spec: GlueTaskSpec, train: dict[str, torch.Tensor], cfg: FinetuneConfig, seed: int,
+                    device: str | None = None,
+                    start: BertForSequenceClassification | None = None) -> BertForSequenceClassification:
+    """A finetuned copy of ``encoder`` (or of ``start``'s encoder and pooler, with a fresh head)."""
+    torch.manual_seed(seed)
+    source = _as_encoder(encoder if start is None else start)
+    model = BertForSequenceClassification.from_encoder(source, spec.num_labels, dropout=cfg.dropout)
+    if start is not None:
+        model.pooler.load_state_dict(start.pooler.state_dict())
+    n = len(train["labels"])
+    max_steps = cfg.steps(n)
+    tcfg = TrainConfig(max_steps=max_steps, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=cfg.weight_decay,
+                       schedule="linear", warmup_fraction=cfg.warmup_fraction, alpha_f=0.0, seed=seed,
+                       progress_bar=False, log_every=max(max_steps, 1), device=device, **cfg.extra_train)
+    rows = ResumableBatches(train, min(cfg.micro_batch_size, n), seed=seed)
+    Trainer(model, classification_loss, rows, tcfg).fit()
+    return model
+
+
+def _scores(model, spec: GlueTaskSpec, evaluation: dict[str, torch.Tensor], extra: dict[str, dict[str, torch.Tensor]],
+            batch_size: int) -> dict[str, float]:
+    out = task_metrics(spec, predict(model, evaluation, batch_size), evaluation["labels"].numpy())
+    if extra:
+        values = [out[m] for m in spec.metrics]
+        for name, data in extra.items():
+            more = task_metrics(spec, predict(model, data, batch_size), data["labels"].numpy())
+            out.update({f"{m}_{name}": more[m] for m in spec.metrics})
+            values += [more[m] for m in spec.metrics]
+        out["score"] = float(np.mean(values))
+    return out
+
+
 def finetune(encoder, spec: GlueTaskSpec, train: dict[str, torch.Tensor], evaluation: dict[str, torch.Tensor],
              cfg: FinetuneConfig, seed: int, device: str | None = None) -> dict[str, float]:
     """Finetune a copy of ``encoder`` (Bert or a model holding one) on an encoded task; returns
     the eval metrics in percent and "score"."""
-    torch.manual_seed(seed)
-    model = BertForSequenceClassification.from_encoder(_as_encoder(encoder), spec.num_labels, dropout=cfg.dropout)
-    tcfg = TrainConfig(max_steps=cfg.max_steps, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=cfg.weight_decay,
-                       schedule="linear", warmup_fraction=cfg.warmup_fraction, alpha_f=0.0, seed=seed,
-                       progress_bar=False, log_every=max(cfg.max_steps, 1), device=device, **cfg.extra_train)
-    n = len(train["labels"])
-    rows = ResumableBatches(train, min(cfg.micro_batch_size, n), seed=seed)
-    Trainer(model, classification_loss, rows, tcfg).fit()
-    preds = predict(model, evaluation, cfg.eval_batch_size)
-    return task_metrics(spec, preds, evaluation["labels"].numpy())
+    model = _finetune_model(encoder, spec, train, cfg, seed, device)
+    return _scores(model, spec, evaluation, {}, cfg.eval_batch_size)
 
 
 def finetune_tasks(encoder, tokenizer, tasks: Sequence[Task], cfg: FinetuneConfig, seeds: Sequence[int] = (0,),
-                   configs: dict[str, FinetuneConfig] | None = None) -> list[dict[str, Any]]:
-    """Every task x seed; rows {"task", "seed", metrics..., "score"}. configs: per-task overrides."""
+                   configs: dict[str, FinetuneConfig] | None = None,
+                   seeds_by_task: dict[str, Sequence[int]] | None = None,
+                   start_from: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every task x seed; rows {"task", "seed", metrics..., "score"}. configs: per-task recipes;
+    seeds_by_task: per-task seeds (else ``seeds``); start_from: task -> source task whose model
+    finetuned with its first seed is the starting point (encoder and pooler; a fresh head)."""
     special = SpecialIds.of(tokenizer)
+    start_from = dict(start_from or {})
+    sources = set(start_from.values())
+    order = sorted(tasks, key=lambda t: t.spec.name in start_from) if start_from else tasks
+    finetuned: dict[str, BertForSequenceClassification] = {}
     rows = []
-    for task in tasks:
-        c = (configs or {}).get(task.spec.name, cfg)
+    for task in order:
+        name = task.spec.name
+        c = (configs or {}).get(name, cfg)
         train = encode_task(task.train.subset(c.train_limit), tokenizer, c.seq_len, special)
         evaluation = encode_task(task.eval, tokenizer, c.seq_len, special)
-        for seed in seeds:
-            rows.append({"task": task.spec.name, "seed": seed,
-                         **finetune(encoder, task.spec, train, evaluation, c, seed)})
+        extra = {k: encode_task(v, tokenizer, c.seq_len, special) for k, v in task.extra_evals.items()}
+        start = None
+        if name in start_from:
+            if start_from[name] not in finetuned:
+                raise ValueError(f"{name} starts from {start_from[name]!r}, which is not among the tasks finetuned "
+                                 f"before it ({', '.join(finetuned) or 'none'})")
+            start = finetuned[start_from[name]]
+        for i, seed in enumerate((seeds_by_task or {}).get(name, seeds)):
+            model = _finetune_model(encoder, task.spec, train, c, seed, start=start)
+            rows.append({"task": name, "seed": seed,
+                         **_scores(model, task.spec, evaluation, extra, c.eval_batch_size)})
+            if i == 0 and name in sources:
+                finetuned[name] = model
     return rows
 
 

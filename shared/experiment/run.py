@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from shared.preflight import PreflightError, World, format_report, preflight
 from shared.utils.io import read_json, to_jsonable, write_json_atomic, write_text_atomic
 from shared.utils.runtime import seed_everything
 
@@ -199,7 +200,6 @@ def full_scale_preflight(paper: str, notebook: str, params: Mapping[str, Any], o
     reason the run would fail later. Memory is checked against this machine's GPU (or $SHARED_GPU);
     without a known GPU (a CPU rehearsal) only batch and data errors count."""
     gpu = detected_gpu()
-    from shared.preflight import PreflightError, World, format_report, preflight   # preflight reads recipe cards here
     world = World(nproc_per_node=params["nproc_per_node"], nnodes=params["nnodes"])
     report = preflight(paper, [notebook], scale="full", world=world, gpu=gpu or "h100-80gb",
                        data_dir=params.get("data_dir"), overrides=params.get("overrides"))

@@ -65,22 +65,20 @@ from shared.data.cache import cache_root
 from shared.data.lm_streams import StreamSpec, TokenizerSpec, load_or_train_tokenizer, pack_stream
 from shared.data.mixture import Mixture, PiecewiseSchedule
 from shared.data.packing import PackedDataset
-from shared.data.tokenizer import load_tokenizer
 from shared.eval.perplexity import evaluate_perplexity
 from shared.models.flavours import flavour, resolve_model_config
 from shared.models.gpt import GPT, GPTConfig
 from shared.models.gpt_hf import gpt_to_llama
-from shared.train import (History, TrainConfig, Trainer, latest_checkpoint, load_model_weights, read_metrics,
+from shared.train import (History, TrainConfig, Trainer, latest_checkpoint, read_metrics,
                           run_training, seed_everything)
 from shared.train.checkpoint import CONFIG_STAMP, MANIFEST, checkpoint_root, stamp_config
 from shared.train.distributed import barrier, default_device, get_rank, get_world_size
 from shared.train.lm import lm_loss
+from shared.train.model_files import MODEL_FILE, load_pretrained, save_model_files
 from shared.utils.config import StrictConfig
 
 ENTRY_POINT = "shared.pipelines.lm_pretrain:pretrain_entry"
 BRANCH_POINTS = "branch_points"
-MODEL_FILE = "model.json"
-TOKENIZER_DIR = "tokenizer"
 HF_DIR = "hf"
 EXPORTS = ("model_files", "hf")
 _MEMO: dict[str, Any] = {}          # tokenizers and packed streams shared by the in-process runs of a sweep
@@ -360,29 +358,6 @@ def launch_pretraining(config: Mapping[str, Any], run_dir: str | Path, *, entry_
 
 
 # ------------------------------------------------------------------------------------------ export
-def save_model_files(run_dir: str | Path, model: GPT, tokenizer) -> None:
-    """Write run_dir/model.json (the GPTConfig) and run_dir/tokenizer/ beside the checkpoints."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
-    (run_dir / MODEL_FILE).write_text(json.dumps({"model": dataclasses.asdict(model.cfg)}, indent=1))
-
-
-def load_pretrained(run_dir: str | Path) -> tuple[GPT, Any]:
-    """(model with the latest checkpoint's weights, in eval mode; tokenizer) of a run exported with
-    "model_files"."""
-    run_dir = Path(run_dir)
-    meta = run_dir / MODEL_FILE
-    if not meta.exists():
-        raise FileNotFoundError(f"{meta} not found: not a run exported with 'model_files'")
-    model = GPT(GPTConfig(**json.loads(meta.read_text())["model"]))
-    ckpt = latest_checkpoint(run_dir)
-    if ckpt is None:
-        raise FileNotFoundError(f"{run_dir} holds no checkpoint")
-    load_model_weights(ckpt, model)
-    return model.eval(), load_tokenizer(run_dir / TOKENIZER_DIR)
-
-
 def export_hf(model: GPT, tokenizer, folder: str | Path) -> Path:
     """Save a Llama-shaped GPT as a transformers LlamaForCausalLM folder with its tokenizer."""
     folder = Path(folder)

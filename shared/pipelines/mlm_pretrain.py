@@ -42,6 +42,7 @@ from shared.data.tokenizer import ENCODER_SPECIAL_TOKENS, corpus_tokenizer
 from shared.eval.glue import GLUE_TRAIN_SIZES, FinetuneConfig, Task, finetune_tasks, mosaicml_scoring
 from shared.eval.glue_standins import downstream_tasks
 from shared.models.bert import BertConfig, BertForMaskedLM
+from shared.models.bert_hf import mlm_from_hf
 from shared.models.output import ModelOutput
 from shared.models.flavours import resolve_model_config
 from shared.train import distributed as D
@@ -403,7 +404,6 @@ def build_mlm_model(model: str | Mapping[str, Any], vocab_size: int) -> BertForM
 def as_encoder_mlm(model: BertForMaskedLM | TransformersMLM) -> BertForMaskedLM:
     """Our BertForMaskedLM with the model's weights (transformers' converted by shared.models.bert_hf)."""
     if isinstance(model, TransformersMLM):
-        from shared.models.bert_hf import mlm_from_hf
         return mlm_from_hf(model.hf)
     return model
 

@@ -187,7 +187,7 @@ class ClassifierTrainSpec(StrictConfig):
                            grad_clip=self.grad_clip, log_every=steps if log_every is None else log_every,
                            eval_every=eval_every, progress_bar=False, seed=seed, **extra)
 
-    def step_decay(self, config: TrainConfig) -> "StepDecay | None":
+    def step_decay(self, config: TrainConfig) -> StepDecay | None:
         """The callback that applies the "step" schedule to a run of `config` (None for other schedules)."""
         if self.schedule != STEP_SCHEDULE:
             return None

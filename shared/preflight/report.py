@@ -30,11 +30,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.experiment.recipe import RecipeRow, check_card, lookup, paper_card
-
 from .gpus import GPU, gpu as gpu_named
 from .memory import GIB, memory_per_gpu
 from .plan import DataRequirement, TrainingRunPlan, World
+from .recipe_card import RecipeRow, check_card, lookup, paper_card
 
 HEADROOM = 0.10
 DEFAULT_MFU = 0.40

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.models.flavours import FLAVOURS, model_config
+
 RECIPE_HEADING = "## Recipe"
 RECIPE_COLUMNS = ("notebook", "key", "ours", "source value", "status", "source")
 STATUSES = ("sourced", "deviates", "assumed")
@@ -174,7 +176,6 @@ def _covers(key: str, path: str) -> bool:
 
 def flavour_value(key: str) -> Any:
     """``<flavour>.<field>`` of the flavour registry."""
-    from shared.models.flavours import FLAVOURS, model_config
     name = next((f for f in sorted(FLAVOURS, key=len, reverse=True) if key.startswith(f + ".")), None)
     if name is None:
         raise KeyError(f"{key}: no flavour {key.split('.')[0]!r}; flavours: {', '.join(sorted(FLAVOURS))}")
