@@ -171,21 +171,27 @@ def test_choice_accuracy_and_nll_follow_the_model(tokenizer):
     assert E.mean_nll(model, pairs) == pytest.approx(-(lp[0] + lp[1]) / 2)
 
 
+@pytest.mark.slow
 def test_full_suite_on_small_benchmark_files(tmp_path, tokenizer):
-    (tmp_path / "mmlu.jsonl").write_text(json.dumps(
-        {"question": "2+2?", "choices": ["3", "4", "5", "6"], "answer": 1, "subject": "math"}) + "\n")
-    (tmp_path / "gsm8k.jsonl").write_text(json.dumps({"question": "1+1?", "answer": "1+1=2\n#### 2"}) + "\n")
+    pytest.importorskip("lm_eval")
+    from shared.eval.benchmark_fixtures import write_fixtures
+    write_fixtures(tmp_path / "benchmarks", ["mmlu_anatomy", "gsm8k"], rows=2)
     (tmp_path / "humaneval.jsonl").write_text(json.dumps(
         {"task_id": "T/0", "prompt": "def one():\n", "canonical_solution": "    return 1\n",
          "test": "def check(f):\n    assert f() == 1\n", "entry_point": "one"}) + "\n")
     (tmp_path / "general.jsonl").write_text(json.dumps({"text": "The capital of Kucho is Lishoun."}) + "\n")
-    files = {k: str(tmp_path / f"{k}.jsonl") for k in ("mmlu", "gsm8k", "humaneval", "general")}
-    suite = E.full_suite(tokenizer, files, max_tokens=64, max_new_tokens=8)
+    files = {k: str(tmp_path / f"{k}.jsonl") for k in ("humaneval", "general")}
+    harness = {"data_dir": str(tmp_path / "benchmarks"), "tasks": ["mmlu_anatomy", "gsm8k"],
+               "num_fewshot": {"mmlu_anatomy": 2, "gsm8k": 1}, "limit": 2}
+    suite = E.full_suite(tokenizer, files, max_tokens=64, max_new_tokens=8, harness=harness)
     out = suite(tiny_model(len(tokenizer)))
-    assert set(out) == {"general_loss", "mmlu_acc", "gsm8k_em", "humaneval_pass1"}
-    assert out["humaneval_pass1"] == 0.0 and out["gsm8k_em"] in (0.0, 1.0) and out["general_loss"] > 0
+    assert set(out) == {"general_loss", "gsm8k_em", "gsm8k_em_flexible", "humaneval_pass1"}
+    assert out["humaneval_pass1"] == 0.0 and out["gsm8k_em"] in (0.0, 0.5, 1.0) and out["general_loss"] > 0
+    assert suite.harness(tiny_model(len(tokenizer)))["mmlu_anatomy_acc"] in (0.0, 0.5, 1.0)
     with pytest.raises(ValueError, match="valid keys"):
-        E.full_suite(tokenizer, {"mlu": "x"}, max_tokens=64)
+        E.full_suite(tokenizer, {"mmlu": "x"}, max_tokens=64)
+    with pytest.raises(ValueError, match="unknown harness options"):
+        E.full_suite(tokenizer, {}, max_tokens=64, harness={**harness, "shots": 5})
 
 
 # ------------------------------------------------------------------------------------ analysis

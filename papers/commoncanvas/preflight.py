@@ -2,7 +2,9 @@
 
 sd2_full_scale: one training per resolution phase (text_to_image.train_phases), the UNet trained and
 the text tower too unless it is read from data_dir; the autoencoder (and a read text tower) run
-forward only. Costs come from a meta-device trace of one sample (shared.preflight.traced_cost).
+forward only, or, with ``precompute_latents``, stay in memory but run no forward per step (the one
+encoding pass per phase, one encoder forward per record rather than per sample, is not in the plan).
+Costs come from a meta-device trace of one sample (shared.preflight.traced_cost).
 01_components trains the scene autoencoder, recognizer and FID feature network; 02_telephoning the
 captioner and the latent scene text-to-image model (its tokenizer is the scenes' word-level one:
 ``SCENE_VOCAB`` / ``SCENE_MAX_LENGTH`` stand in for its size). These train in the notebook's
@@ -22,6 +24,7 @@ from papers.commoncanvas.scene_t2i import scene_t2i_config
 from papers.commoncanvas.text_to_image import diffusion_model_config
 from shared.models.diffusion import build_autoencoder, build_text_encoder, build_unet
 from shared.preflight import DataRequirement, TrainingRunPlan, World, run_plan, scale_of, traced_cost
+from shared.preflight.estimate import distinct_params
 
 CLIP_VOCAB = 49408     # OpenCLIP / CLIP BPE, SD2's tokenizer
 SCENE_VOCAB, SCENE_MAX_LENGTH = 64, 12   # the scene captions' word-level tokenizer (a few dozen words)
@@ -91,9 +94,10 @@ def _telephoning_plans(spec) -> list[TrainingRunPlan]:
             run_plan("scene t2i", _diffusion_cost("scene t2i", cfg, size), train)]
 
 
-def _diffusion_cost(name: str, cfg, resolution: int):
+def _diffusion_cost(name: str, cfg, resolution: int, encoders: bool = True):
     """The cost of one image through a text-to-image step (UNet trained, the text tower trained or not,
-    the autoencoder's encoder forward only), from a meta-device trace."""
+    the autoencoder's encoder forward only; neither frozen encoder when ``encoders`` is False, i.e. with
+    precomputed latents and text embeddings), from a meta-device trace."""
     with torch.device("meta"):
         unet, text = build_unet(cfg), build_text_encoder(cfg.text)
         size, channels, length = cfg.latent_size, cfg.unet_channels, cfg.text.max_length
@@ -109,14 +113,20 @@ def _diffusion_cost(name: str, cfg, resolution: int):
         kwargs = {"also_trained": text_part} if cfg.train_text_encoder else {"frozen": frozen + text_part}
         if cfg.train_text_encoder:
             kwargs["frozen"] = frozen
-        return traced_cost(name, unet, unet_in, blocks=blocks, **kwargs)
+        if encoders or cfg.train_text_encoder:
+            return traced_cost(name, unet, unet_in, blocks=blocks, **kwargs)
+        # precomputed: the frozen encoders stay in memory (the empty caption's embeddings, sampling) but
+        # run no forward per step
+        cost = traced_cost(name, unet, unet_in, blocks=blocks)
+        frozen_params = sum(distinct_params(m) for m, _ in frozen + text_part)
+        return dataclasses.replace(cost, params=cost.params + frozen_params)
 
 
 def _phase_cost(spec, resolution: int):
     """The cost of one image at ``resolution`` in sd2_full_scale."""
     cfg = diffusion_model_config(spec.model, CLIP_VOCAB, resolution, spec.max_length)
     cfg = dataclasses.replace(cfg, train_text_encoder=not spec.text_encoder_path)
-    return _diffusion_cost(f"sd2 {resolution}px", cfg, resolution)
+    return _diffusion_cost(f"sd2 {resolution}px", cfg, resolution, encoders=not spec.precompute_latents)
 
 
 def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:

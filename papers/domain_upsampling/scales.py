@@ -78,10 +78,11 @@ FULL = {**MIXES, **SWEEP, "seeds": [0],
         "data": {"seq_len": 2048, "tokenizer": {"path": "{data_dir}/tokenizer"},
                  "streams": {d: {"path": "{data_dir}/" + d, "packed_dir": "{data_dir}/packed/" + d} for d in DOMAINS}},
         "eval": {"kind": "full", "micro_batch_size": 8, "max_new_tokens": 256,
-                 "files": {"general": "{data_dir}/eval/general_heldout.jsonl", "mmlu": "{data_dir}/eval/mmlu.jsonl",
-                           "mmlu_dev": "{data_dir}/eval/mmlu_dev.jsonl", "gsm8k": "{data_dir}/eval/gsm8k_test.jsonl",
-                           "gsm8k_train": "{data_dir}/eval/gsm8k_train.jsonl", "humaneval": "bundled"},
-                 "limits": {"mmlu_shots": 5, "gsm8k_shots": 8, "general": 2000}},
+                 "files": {"general": "{data_dir}/eval/general_heldout.jsonl", "humaneval": "bundled"},
+                 "limits": {"general": 2000},
+                 # MMLU and GSM8K through lm-evaluation-harness, from <data_dir>/benchmarks/{mmlu,gsm8k}/<split>.jsonl
+                 "harness": {"data_dir": "{data_dir}/benchmarks", "tasks": ["mmlu", "gsm8k"],
+                             "num_fewshot": {"mmlu": 5, "gsm8k": 8}, "limit": None}},
         "reference": {"name": "Llama-2-7b", "path": "{data_dir}/reference/Llama-2-7b-hf"},
         "needs_data_dir": True}
 

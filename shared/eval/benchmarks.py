@@ -260,8 +260,9 @@ class CausalLMAdapter(_lm_base()):
         for context, gen_kwargs in [r.args for r in requests]:
             until = gen_kwargs.get("until") or []
             until = [until] if isinstance(until, str) else list(until)
-            new = int(gen_kwargs.get("max_gen_toks", self.max_gen_toks))
-            ids = self.tok_encode(context)[-max(self.max_length - new, 1):]
+            # the new tokens fit the context with at least one token of prompt
+            new = min(int(gen_kwargs.get("max_gen_toks", self.max_gen_toks)), self.max_length - 1)
+            ids = self.tok_encode(context)[-(self.max_length - new):]
             tokens = self._greedy(torch.tensor([ids], device=self._device), new)
             text = self.tok_decode(tokens)
             cut = min([text.find(s) for s in until if s and s in text], default=len(text))
@@ -347,6 +348,38 @@ def evaluate_benchmarks(lm, tasks: Sequence[str], data_dir: str | Path, *, num_f
     return out
 
 
+def metric_key(task: str, metric: str) -> str:
+    """A flat metric name: "gsm8k", "exact_match/strict-match" -> "gsm8k_exact_match_strict_match"."""
+    return f"{task}_{metric}".replace("/", "_").replace("-", "_")
+
+
+@dataclass
+class HarnessEval:
+    """An eval_fn for ``shared.train.Trainer``: the model being trained, scored by the harness on ``tasks``
+    read from ``data_dir`` -> ``{metric_key(task, metric): value}`` for the tasks asked for (``mmlu``: its
+    size-weighted mean, not the 57 subjects). ``num_fewshot``: shots per task (others: the harness's
+    default). Under torchrun only rank 0 gets values ({} elsewhere; the trainer logs rank 0's)."""
+    tasks: tuple[str, ...]
+    data_dir: str
+    tokenizer: Any
+    num_fewshot: Mapping[str, int] | None = None
+    batch_size: int = 16
+    limit: int | None = None
+
+    def __call__(self, model) -> dict[str, float]:
+        lm = CausalLMAdapter(model, self.tokenizer, batch_size=self.batch_size)
+        shots = dict(self.num_fewshot or {})
+        groups: dict[int | None, list[str]] = {}
+        for task in self.tasks:
+            groups.setdefault(shots.get(task), []).append(task)
+        out = {}
+        for k, names in groups.items():
+            results = evaluate_benchmarks(lm, names, self.data_dir, num_fewshot=k, limit=self.limit)
+            out.update({metric_key(t, m): v for t in names for m, v in results.get(t, {}).items()
+                        if "stderr" not in m})
+        return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m shared.eval.benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="a transformers checkpoint folder or one of our run folders")
@@ -379,5 +412,5 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["BENCHMARKS", "Benchmark", "CausalLMAdapter", "benchmark", "evaluate_benchmarks", "expand", "load_lm",
+__all__ = ["BENCHMARKS", "Benchmark", "CausalLMAdapter", "HarnessEval", "metric_key", "benchmark", "evaluate_benchmarks", "expand", "load_lm",
            "local_task_spec", "main", "mmlu_subjects", "task_manager"]

@@ -89,6 +89,7 @@ class DiffusionConfig(StrictConfig):
     prediction_type: str = "epsilon"
     caption_dropout: float = 0.1
     snr_gamma: float | None = None             # Min-SNR loss weighting (Hang et al. 2023); None: plain MSE
+    latent_sample: bool = False                # x0 = a draw from the autoencoder's posterior (SD2); False: its mean
     train_text_encoder: bool = True
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     autoencoder: AutoencoderConfig | None = None
@@ -262,10 +263,13 @@ class TextToImageDiffusion(nn.Module):
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """Images (B, C, S, S) in [-1, 1] -> what the UNet diffuses: the images, or scaled latents
-        (the posterior mean, so online encoding and precomputed latents agree)."""
+        (B, c, S/f, S/f): a draw from the posterior when cfg.latent_sample (SD2 and the CommonCanvas
+        stack, online or when precomputing), else its mean (online and precomputed latents agree)."""
         if self.autoencoder is None:
             return images
-        return self.autoencoder.encode(images).latent_dist.mode() * self.cfg.autoencoder.scaling_factor
+        posterior = self.autoencoder.encode(images).latent_dist
+        z = posterior.sample() if self.cfg.latent_sample else posterior.mode()
+        return z * self.cfg.autoencoder.scaling_factor
 
     @torch.no_grad()
     def decode(self, x: torch.Tensor) -> torch.Tensor:
