@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from papers.commoncanvas.diffusion_speedups import SpeedupConfig
+from papers.commoncanvas.generation_eval import GenerationEvalSpec
 from papers.commoncanvas.scenes import SceneConfig
 from papers.commoncanvas.speedup_benchmark import BenchConfig
 from shared.experiment.presets import NotebookPresets
@@ -158,6 +159,7 @@ class SD2TrainingSpec(StrictConfig):
     ema_phases: tuple[str, ...] | None = None   # the phases EMA runs in (None: every phase)
     latent_sample: bool = False     # train on posterior draws of the autoencoder (SD2), not its mean
     precompute_latents: bool = False   # encode images and captions once per phase (latent_cache)
+    evaluation: GenerationEvalSpec | None = None   # FID / KID / CLIP score on held-out captions (full scale)
 
 
 # ---- 01_components ----------------------------------------------------------------------------------
@@ -318,6 +320,12 @@ SD2_FULL = {
     "latent_sample": True, "precompute_latents": True,
     "speedups": {"attention": "sdpa", "low_precision_norms": True, "channels_last": True, "compile": True},
     "fresh": False, "sample_prompts": 8, "sampling_steps": 50,
+    # COCO-2014 validation captions, one per image, 30k images (the FID-30k protocol the SD papers report);
+    # FID Inception and CLIP ViT-L/14 weights from data_dir
+    "evaluation": {"manifest": "coco/val2014_captions.jsonl", "images": 30_000,
+                   "fid_weights": "fid/pt_inception-2015-12-05-6726825d.pth", "clip_dir": "clip-vit-large-patch14",
+                   "resolution": 512, "sampling_steps": 50, "guidance_scale": 3.0, "micro_batch_size": 32,
+                   "kid_subsets": 100, "kid_subset_size": 1000},
 }
 
 # ---- speedups ---------------------------------------------------------------------------------------
