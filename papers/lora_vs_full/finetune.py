@@ -50,7 +50,7 @@ from papers.lora_vs_full.tasks import (
     task_material,
 )
 from shared.data.mixture import Mixture
-from shared.eval.benchmarks import CausalLMAdapter, evaluate_benchmarks
+from shared.eval.benchmarks import HarnessEval
 from shared.eval.code import evaluate_completions, sample_completions
 from shared.eval.generation import evaluate_gsm8k
 from shared.eval.perplexity import evaluate_perplexity
@@ -329,11 +329,10 @@ def source_eval(windows: dict[str, torch.Tensor], cloze: dict[str, list], batch_
 
 @dataclass
 class BenchmarkEval:
-    """The paper's forgetting benchmarks, scored by lm-evaluation-harness (shared.eval.benchmarks) on the
-    model being trained: ``{task}_acc`` and ``{task}_acc_norm`` per task and ``benchmarks_mean``, the mean
-    of each task's leaderboard metric (acc_norm where the harness reports it, as for HellaSwag and
-    ARC-Challenge; acc for WinoGrande). Under torchrun the harness shards the questions over the ranks and
-    only rank 0 returns values (the trainer logs rank 0's)."""
+    """The paper's forgetting benchmarks, scored by lm-evaluation-harness (shared.eval.benchmarks.HarnessEval)
+    on the model being trained: ``{task}_acc`` and ``{task}_acc_norm`` per task and ``benchmarks_mean``, the
+    mean of each task's leaderboard metric (acc_norm where the harness reports it, as for HellaSwag and
+    ARC-Challenge; acc for WinoGrande). Under torchrun only rank 0 returns values (the trainer logs rank 0's)."""
     tasks: tuple[str, ...]
     data_dir: str
     tokenizer: Any
@@ -341,14 +340,11 @@ class BenchmarkEval:
     limit: int | None = None
 
     def __call__(self, model) -> dict[str, float]:
-        lm = CausalLMAdapter(model, self.tokenizer, batch_size=self.batch_size)
-        results = evaluate_benchmarks(lm, list(self.tasks), self.data_dir, limit=self.limit)
-        if not results:          # ranks other than 0
+        out = HarnessEval(self.tasks, self.data_dir, self.tokenizer, batch_size=self.batch_size, limit=self.limit)(model)
+        if not out:              # ranks other than 0
             return {}
-        out = {}
-        for task, metrics in results.items():
-            out.update({f"{task}_{m}": v for m, v in metrics.items() if m in ("acc", "acc_norm")})
-        out["benchmarks_mean"] = sum(m.get("acc_norm", m["acc"]) for m in results.values()) / len(results)
+        out = {k: v for k, v in out.items() if k.endswith(("_acc", "_acc_norm"))}
+        out["benchmarks_mean"] = sum(out.get(f"{t}_acc_norm", out[f"{t}_acc"]) for t in self.tasks) / len(self.tasks)
         return out
 
 
