@@ -244,6 +244,30 @@ def test_base_pretrains_through_the_shared_pipeline_and_exports(tmp_path):
     assert ensure_base(spec, tmp_path / "base") == hf_dir                  # the same spec is not retrained
 
 
+def test_ensure_base_resumes_a_killed_run_and_deletes_only_another_spec(tmp_path, monkeypatch):
+    import papers.lora_vs_full.base as base_module
+    calls = []
+
+    def fake_training(entry, config, run_dir, **kw):        # a run killed before its export: a checkpoint, no hf/
+        calls.append(run_dir)
+        assert (run_dir / "base_spec.json").exists()        # written first, so the next call recognises the run
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+    monkeypatch.setattr(base_module, "run_training", fake_training)
+    train = dict(max_steps=2, global_batch_size=4, micro_batch_size=4)
+    spec = BaseSpec(sources={"fortunes": 1.0}, model=dict(n_layer=1), train=train)
+    run_dir = tmp_path / "base"
+    ensure_base(spec, run_dir)
+    (run_dir / "checkpoints" / "step_1").mkdir()
+    ensure_base(spec, run_dir)                                # same spec, not exported: resumed, nothing deleted
+    assert len(calls) == 2 and (run_dir / "checkpoints" / "step_1").exists()
+    ensure_base(BaseSpec(sources={"fortunes": 1.0}, model=dict(n_layer=2), train=train), run_dir)
+    assert len(calls) == 3 and not (run_dir / "checkpoints" / "step_1").exists()   # another spec: started over
+    ensure_base(spec, run_dir)
+    (run_dir / "checkpoints" / "step_1").mkdir()
+    ensure_base(spec, run_dir, rerun=True)                   # an explicit rerun starts over
+    assert len(calls) == 5 and not (run_dir / "checkpoints" / "step_1").exists()
+
+
 def test_neutral_pairs_use_neither_regimes_format():
     """IFT and CPT are compared on the held-out answers after a prompt in neither's training format:
     math gives the bare question (no "Question: / Answer:" template, which only IFT trains on);

@@ -187,15 +187,18 @@ def load_base(folder: str | Path, dtype: torch.dtype | str | None = None, device
 def ensure_base(spec: BaseSpec, run_dir: str | Path, nproc_per_node: int = 1, nnodes: int = 1,
                 rerun: bool = False) -> Path:
     """Pretrain and export the base unless run_dir already holds an export of this exact spec;
-    returns the exported transformers folder (run_dir/hf)."""
+    returns the exported transformers folder (run_dir/hf). A run of this spec that was killed before
+    its export resumes from its latest checkpoint; run_dir is deleted only for ``rerun`` or when it
+    holds a run of another spec (or of no recorded spec)."""
     run_dir = Path(run_dir)
     spec_file = run_dir / "base_spec.json"
-    done = (run_dir / HF_DIR / "config.json").exists() and spec_file.exists() \
-        and json.loads(spec_file.read_text()) == spec.to_dict()
-    if rerun or not done:
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        run_training("papers.lora_vs_full.base:pretrain_base_main", spec.to_dict(), run_dir=run_dir,
-                     nproc_per_node=nproc_per_node, nnodes=nnodes)
-        spec_file.write_text(json.dumps(spec.to_dict(), indent=1))
+    same = spec_file.exists() and json.loads(spec_file.read_text()) == spec.to_dict()
+    if same and not rerun and (run_dir / HF_DIR / "config.json").exists():
+        return run_dir / HF_DIR
+    if run_dir.exists() and (rerun or not same):
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec_file.write_text(json.dumps(spec.to_dict(), indent=1))      # before training, so a killed run resumes
+    run_training("papers.lora_vs_full.base:pretrain_base_main", spec.to_dict(), run_dir=run_dir,
+                 nproc_per_node=nproc_per_node, nnodes=nnodes)
     return run_dir / HF_DIR
