@@ -9,6 +9,10 @@ batch, lr; seq 256; RTE / MRPC / STS-B from the MNLI model). The recipe card (RE
 """
 from __future__ import annotations
 
+from shared.eval.glue import MOSAICML_GLUE_FINETUNE as FULL_FINETUNE
+from shared.eval.glue import MOSAICML_GLUE_PER_TASK as FULL_PER_TASK
+from shared.eval.glue import MOSAICML_GLUE_TASK_SEEDS as FULL_TASK_SEEDS
+from shared.eval.glue import MOSAICML_GLUE_TASKS
 from shared.experiment.presets import NotebookPresets
 
 from .sweep import SCHEDULES, SchedulesSpec
@@ -22,22 +26,7 @@ SMOKE_TRAIN = {"lr": 3e-3, "betas": [0.9, 0.98], "eps": 1e-6, "weight_decay": 1e
 # classic BERT (learned positions, GELU MLP); unpadding only changes speed, not the computation
 BERT_SWITCHES = {"alibi": False, "glu": False, "unpad": True, "low_precision_norm": False, "dropout": 0.0,
                  "attn_dropout": 0.0}
-GLUE = ["mnli", "qnli", "qqp", "sst2", "cola", "stsb", "mrpc", "rte"]
-# MosaicML's GLUE jobs (mosaicml/examples v0.0.4 examples/bert/src/glue/finetuning_jobs.py): the MNLI recipe, and
-# each task's own over it
-FULL_FINETUNE = {"epochs": 3, "lr": 5e-5, "micro_batch_size": 48, "seq_len": 256, "dropout": 0.1,
-                 "weight_decay": 5e-6, "warmup_fraction": 0.06,
-                 "extra_train": {"grad_clip": None, "decay_norm_and_bias": True, "precision": "bf16"}}
-FULL_PER_TASK = {"rte": {"epochs": 3, "micro_batch_size": 16, "lr": 1e-5, "weight_decay": 1e-5},
-                 "qqp": {"epochs": 5, "micro_batch_size": 16, "lr": 3e-5, "weight_decay": 3e-6},
-                 "cola": {"epochs": 10, "micro_batch_size": 32, "lr": 5e-5, "weight_decay": 5e-6},
-                 "mrpc": {"epochs": 10, "micro_batch_size": 32, "lr": 8e-5, "weight_decay": 8e-6},
-                 "qnli": {"epochs": 10, "micro_batch_size": 16, "lr": 1e-5, "weight_decay": 1e-6},
-                 "sst2": {"epochs": 3, "micro_batch_size": 16, "lr": 3e-5, "weight_decay": 3e-6},
-                 "stsb": {"epochs": 10, "micro_batch_size": 32, "lr": 3e-5, "weight_decay": 3e-6}}
-GLUE_SEEDS = [19, 8364, 717, 10536, 90166]
-FULL_TASK_SEEDS = {"rte": GLUE_SEEDS, "stsb": GLUE_SEEDS, "mrpc": GLUE_SEEDS, "sst2": GLUE_SEEDS[:3],
-                   "cola": GLUE_SEEDS[:4]}
+GLUE = list(MOSAICML_GLUE_TASKS)
 
 SCHEDULES_PRESETS = NotebookPresets(SchedulesSpec, {
     "smoke": {"model": {"n_layer": 2, "n_head": 4, "d_model": 64, "d_ff": 256, "max_seq_len": 64, **BERT_SWITCHES},

@@ -18,6 +18,10 @@ full:  the paper's recipe (mosaicml/examples tag v0.0.4, examples/bert/yamls/mai
 """
 from __future__ import annotations
 
+from shared.eval.glue import MOSAICML_GLUE_FINETUNE as FULL_FINETUNE
+from shared.eval.glue import MOSAICML_GLUE_PER_TASK as FULL_PER_TASK
+from shared.eval.glue import MOSAICML_GLUE_TASK_SEEDS as FULL_TASK_SEEDS
+from shared.eval.glue import MOSAICML_GLUE_TASKS
 from shared.experiment.presets import NotebookPresets
 
 from .experiments import ABLATIONS, AblationSpec, ParetoSpec
@@ -77,21 +81,7 @@ FULL_TRAIN = {"optimizer": "adamw", "lr": 5e-4, "betas": [0.9, 0.98], "eps": 1e-
 
 SMOKE_FINETUNE = {"max_steps": 150, "lr": 1e-3, "micro_batch_size": 32, "seq_len": 40, "dropout": 0.0,
                   "weight_decay": 5e-6}
-# the authors' GLUE jobs (finetuning_jobs.py at v0.0.4): the MNLI recipe, and each task's own over it
-FULL_FINETUNE = {"epochs": 3, "lr": 5e-5, "micro_batch_size": 48, "seq_len": 256, "dropout": 0.1,
-                 "weight_decay": 5e-6, "warmup_fraction": 0.06,
-                 "extra_train": {"grad_clip": None, "decay_norm_and_bias": True, "precision": "bf16"}}
-FULL_PER_TASK = {"rte": {"epochs": 3, "micro_batch_size": 16, "lr": 1e-5, "weight_decay": 1e-5},
-                 "qqp": {"epochs": 5, "micro_batch_size": 16, "lr": 3e-5, "weight_decay": 3e-6},
-                 "cola": {"epochs": 10, "micro_batch_size": 32, "lr": 5e-5, "weight_decay": 5e-6},
-                 "mrpc": {"epochs": 10, "micro_batch_size": 32, "lr": 8e-5, "weight_decay": 8e-6},
-                 "qnli": {"epochs": 10, "micro_batch_size": 16, "lr": 1e-5, "weight_decay": 1e-6},
-                 "sst2": {"epochs": 3, "micro_batch_size": 16, "lr": 3e-5, "weight_decay": 3e-6},
-                 "stsb": {"epochs": 10, "micro_batch_size": 32, "lr": 3e-5, "weight_decay": 3e-6}}
-GLUE_SEEDS = [19, 8364, 717, 10536, 90166]
-FULL_TASK_SEEDS = {"rte": GLUE_SEEDS, "stsb": GLUE_SEEDS, "mrpc": GLUE_SEEDS, "sst2": GLUE_SEEDS[:3],
-                   "cola": GLUE_SEEDS[:4]}
-GLUE = ["mnli", "qnli", "qqp", "sst2", "cola", "stsb", "mrpc", "rte"]
+GLUE = list(MOSAICML_GLUE_TASKS)
 SMOKE_EVAL = {"tasks": ["acceptability", "word_class"], "task_train": 1500, "task_eval": 400, "glue_dir": None,
               "finetune": SMOKE_FINETUNE, "seeds": [0]}
 SMALL_EVAL = {"tasks": ["acceptability", "word_class", "similarity", "synonym_swap"], "task_train": 4000,

@@ -73,6 +73,23 @@ GLUE_TASKS: dict[str, GlueTaskSpec] = {t.name: t for t in [
 GLUE_TRAIN_SIZES = {"cola": 8551, "sst2": 67349, "mrpc": 3668, "qqp": 363846, "stsb": 5749, "mnli": 392702,
                     "qnli": 104743, "rte": 2490}
 
+# MosaicML's GLUE finetuning (mosaicml/examples v0.0.4, examples/bert/src/glue/finetuning_jobs.py), shared by the
+# MosaicBERT and masking-rate papers: the MNLI recipe, each task's own over it, and each task's seeds
+MOSAICML_GLUE_TASKS = ("mnli", "qnli", "qqp", "sst2", "cola", "stsb", "mrpc", "rte")
+MOSAICML_GLUE_FINETUNE = {"epochs": 3, "lr": 5e-5, "micro_batch_size": 48, "seq_len": 256, "dropout": 0.1,
+                          "weight_decay": 5e-6, "warmup_fraction": 0.06,
+                          "extra_train": {"grad_clip": None, "decay_norm_and_bias": True, "precision": "bf16"}}
+MOSAICML_GLUE_PER_TASK = {"rte": {"epochs": 3, "micro_batch_size": 16, "lr": 1e-5, "weight_decay": 1e-5},
+                          "qqp": {"epochs": 5, "micro_batch_size": 16, "lr": 3e-5, "weight_decay": 3e-6},
+                          "cola": {"epochs": 10, "micro_batch_size": 32, "lr": 5e-5, "weight_decay": 5e-6},
+                          "mrpc": {"epochs": 10, "micro_batch_size": 32, "lr": 8e-5, "weight_decay": 8e-6},
+                          "qnli": {"epochs": 10, "micro_batch_size": 16, "lr": 1e-5, "weight_decay": 1e-6},
+                          "sst2": {"epochs": 3, "micro_batch_size": 16, "lr": 3e-5, "weight_decay": 3e-6},
+                          "stsb": {"epochs": 10, "micro_batch_size": 32, "lr": 3e-5, "weight_decay": 3e-6}}
+MOSAICML_GLUE_SEEDS = [19, 8364, 717, 10536, 90166]
+MOSAICML_GLUE_TASK_SEEDS = {"rte": MOSAICML_GLUE_SEEDS, "stsb": MOSAICML_GLUE_SEEDS, "mrpc": MOSAICML_GLUE_SEEDS,
+                            "sst2": MOSAICML_GLUE_SEEDS[:3], "cola": MOSAICML_GLUE_SEEDS[:4]}
+
 # ---- metrics ---------------------------------------------------------------------------------
 
 
