@@ -308,3 +308,25 @@ def test_forgetting_benchmarks_are_scored_by_the_harness(tmp_path):
     with pytest.raises(ValueError, match="has no data_dir"):
         benchmark_eval(ConditionSpec(domain="math", regime="ift", benchmarks=("piqa",)), tok, 4)
     assert benchmark_eval(ConditionSpec(domain="math", regime="ift"), tok, 4) is None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("method", [dict(method="full"), dict(method="lora", rank=2, targets="all")])
+def test_merged_model_of_a_sharded_run_is_gathered_whole(tmp_path, base_dir, method):
+    """Under FSDP2 over two processes the merged model is built from the full state gathered from every
+    rank's shards, and equals the merged model of the same run in one process."""
+    from safetensors.torch import load_file
+    merged = {}
+    for n in (1, 2):
+        spec = _spec(base_dir, method, steps=2, save_merged=True)
+        spec.train.update(optimizer="adamw", micro_batch_size=2, parallelism="fsdp")
+        spec.task["fact_entities"], spec.eval_steps, spec.spectral_steps = 0, [], []
+        lvf.launch({"run": spec}, tmp_path / f"world{n}", nproc_per_node=n)
+        folder = tmp_path / f"world{n}" / "run" / "merged"
+        merged[n] = {k: v for f in sorted(folder.glob("*.safetensors")) for k, v in load_file(str(f)).items()}
+    assert merged[1].keys() == merged[2].keys() and not any("lora" in k for k in merged[1])
+    worst = max(float((merged[1][k].float() - merged[2][k].float()).abs().max()) for k in merged[1])
+    assert worst < 1e-4, worst
+    base = {k: v for f in sorted(base_dir.glob("*.safetensors")) for k, v in load_file(str(f)).items()}
+    assert any(not torch.equal(base[k], merged[2][k]) for k in base if k in merged[2])   # it did train

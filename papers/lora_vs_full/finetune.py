@@ -56,7 +56,7 @@ from shared.eval.generation import evaluate_gsm8k
 from shared.eval.perplexity import evaluate_perplexity
 from shared.eval.spectral import DEFAULT_FRACTION, SpectrumCache, matrix_spectrum_row
 from shared.train import ResumableBatches, TrainConfig, Trainer, read_metrics
-from shared.train.distributed import barrier, init_distributed
+from shared.train.distributed import barrier, full_state_dict, init_distributed
 from shared.utils.runtime import default_device
 from shared.utils.config import StrictConfig
 
@@ -212,6 +212,16 @@ def merged_copy(model: nn.Module) -> nn.Module:
     if hasattr(model, "merge_and_unload"):
         return copy.deepcopy(model).merge_and_unload()
     return model
+
+
+def gathered_model(spec: FinetuneRunSpec, method: MethodSpec, state: dict[str, torch.Tensor]) -> nn.Module:
+    """A plain transformers model on CPU with the weights of a trained run whose full state dict was
+    gathered from its shards (``shared.train.distributed.full_state_dict``): the base rebuilt with the
+    run's method, the state loaded, LoRA merged."""
+    base, _ = load_base(spec.base, dtype=spec.base_dtype)
+    model = build_model(base, method)
+    model.load_state_dict(state)
+    return merged_copy(model)
 
 
 def _full(t: torch.Tensor) -> torch.Tensor:
@@ -441,6 +451,8 @@ def finetune_main(config: dict[str, Any], run_dir: str) -> None:
     trainer = Trainer(model, hf_lm_loss, data, cfg, eval_fns=evals,
                       callbacks=[EvalAtSteps(spec.eval_steps), spectra], blocks=decoder_layers)
     trainer.fit()
+    # a sharded model's weights are gathered on rank 0 (every rank enters the collective)
+    merged_state = full_state_dict(model) if spec.save_merged and dist.world_size > 1 else None
     if dist.rank == 0:
         out = Path(run_dir)
         (out / SPECTRA_FILE).write_text(json.dumps(spectra.records))
@@ -451,7 +463,7 @@ def finetune_main(config: dict[str, Any], run_dir: str) -> None:
                                             spec.max_new_tokens, spec.eval_batch_size))
         (out / FINAL_FILE).write_text(json.dumps(final))
         if spec.save_merged:
-            merged = merged_copy(model)
+            merged = merged_copy(model) if merged_state is None else gathered_model(spec, method, merged_state)
             merged.save_pretrained(str(out / MERGED_DIR))
             tok.save_pretrained(str(out / MERGED_DIR))
     barrier()

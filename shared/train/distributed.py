@@ -205,6 +205,19 @@ def materialize(model: nn.Module, device: torch.device) -> nn.Module:
     return model
 
 
+def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor] | None:
+    """The model's whole state dict, on CPU, on rank 0 (None on the other ranks). Under FSDP2 the shards
+    are gathered, a collective every rank must enter; an unsharded model gives its own tensors. For saving
+    or exporting a trained model from inside a launched job."""
+    if is_fsdp(model) and get_world_size() > 1:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+        state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        return state if get_rank() == 0 else None
+    if get_rank() != 0:
+        return None
+    return {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
+
+
 def _broadcast_from_rank0(model: nn.Module) -> None:
     with torch.no_grad():
         for t in list(model.parameters()) + list(model.buffers()):
