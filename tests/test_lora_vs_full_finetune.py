@@ -330,3 +330,12 @@ def test_merged_model_of_a_sharded_run_is_gathered_whole(tmp_path, base_dir, met
     assert worst < 1e-4, worst
     base = {k: v for f in sorted(base_dir.glob("*.safetensors")) for k, v in load_file(str(f)).items()}
     assert any(not torch.equal(base[k], merged[2][k]) for k in base if k in merged[2])   # it did train
+
+
+def test_load_base_gives_fp32_master_weights_whatever_the_checkpoint_stores(tmp_path, tokenizer):
+    export_hf(tiny_gpt(len(tokenizer)), tokenizer, tmp_path / "hf")
+    model, _ = load_base(tmp_path / "hf", dtype="float16")
+    model.save_pretrained(str(tmp_path / "fp16"))               # a checkpoint stored in float16, as Llama-2-7B's
+    tokenizer.save_pretrained(str(tmp_path / "fp16"))
+    assert next(load_base(tmp_path / "fp16")[0].parameters()).dtype == torch.float32
+    assert next(load_base(tmp_path / "fp16", dtype="bfloat16")[0].parameters()).dtype == torch.bfloat16

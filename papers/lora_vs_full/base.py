@@ -164,18 +164,17 @@ def pretrain_base_main(config: dict[str, Any], run_dir: str) -> None:
 
 def load_base(folder: str | Path, dtype: torch.dtype | str | None = None, device: str | torch.device | None = None):
     """(LlamaForCausalLM, tokenizer) from a local folder: ours (export_hf) or a real checkpoint such as
-    Llama-2-7B. Never touches the hub. dtype: e.g. torch.bfloat16 or "bfloat16" (default: as saved,
-    float32 for ours); device: where to put the model (default CPU). A tokenizer without a pad token
-    gets eos as pad."""
+    Llama-2-7B. Never touches the hub. dtype: e.g. torch.bfloat16 or "bfloat16"; default float32 whatever
+    the checkpoint stores (Llama-2-7B is saved in float16, which must not become the master weights of full
+    finetuning); device: where to put the model (default CPU). A tokenizer without a pad token gets eos as
+    pad."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = Path(folder)
     if not (folder / "config.json").exists():
         raise FileNotFoundError(f"{folder} holds no transformers model (config.json missing)")
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
-    model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True,
-                                                 **({"dtype": dtype} if dtype is not None else {}))
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else (dtype or torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=dtype)
     if device is not None:
         model = model.to(device)
     tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
