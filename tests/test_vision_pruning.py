@@ -8,7 +8,7 @@ from papers.prunability.imp import prunability
 from shared.data.images import ImageSet
 from shared.models.vision import VisionConfig, build_vision_model
 from shared.train import TrainConfig
-from shared.train.classification import fit_classifier
+from shared.train.classification import fit_classifier, sgd_factory
 from shared.train.pruning import (MaskKeeper, apply_masks, full_masks, global_magnitude_prune, prunable_parameters,
                                   run_imp, sparsity)
 
@@ -107,3 +107,29 @@ def test_prunability_is_the_largest_sparsity_within_tolerance():
     assert prunability(sp, acc, dense_accuracy=0.90, tolerance=0.01) == 0.36
     assert prunability(sp, acc, dense_accuracy=0.90, tolerance=0.05) == 0.49
     assert prunability(sp, [0.5] * 5, dense_accuracy=0.9, tolerance=0.01) == 0.0
+
+
+def test_continuing_from_the_rewind_step_replays_the_dense_run():
+    """continue_from_rewind (Frankle et al. 2020 / open_lth): a level resumes at the rewind step with that
+    step's LR and batch order and a fresh optimizer. With nothing pruned and plain SGD (no optimizer state),
+    the level retrains exactly the dense run's last steps, so it ends at the dense run's weights; restarting
+    the whole schedule instead does not."""
+    data = _data()
+    config = TrainConfig(max_steps=8, lr=5e-2, schedule="cosine", progress_bar=False)
+    ends = {}
+    for continued in (True, False):
+        torch.manual_seed(0)
+        model = build_vision_model(VisionConfig(arch="mlp", image_size=4, num_classes=2, hidden=(8,)))
+        finals = []
+
+        def train(m, masks, callbacks):
+            fit_classifier(m, data, config, 16, callbacks=callbacks, optimizer_factory=sgd_factory(momentum=0.0))
+            finals.append({k: v.clone() for k, v in m.state_dict().items()})
+            return {}
+
+        run_imp(model, train, levels=1, fraction=0.0, rewind_step=3, continue_from_rewind=continued)
+        ends[continued] = finals
+    dense, level = ends[True]
+    assert all(torch.allclose(dense[k], level[k], atol=1e-6) for k in dense)
+    dense, restarted = ends[False]
+    assert not all(torch.allclose(dense[k], restarted[k], atol=1e-6) for k in dense)
