@@ -125,3 +125,29 @@ def test_pca_projection_keeps_the_shape_and_has_rank_k():
     full = pca_project(train, k=64)[0]
     assert torch.allclose(full.x, train.x, atol=1e-5)
     assert 0 < explained_variance(train, 5) < explained_variance(train, 20) <= 1.0
+
+
+def test_cifar100_binary_reader_keeps_the_fine_label(tmp_path):
+    from shared.data.images import load_cifar100, read_cifar100_binary
+    from shared.pipelines.vision_classification import ImageDataSpec, load_image_data
+    folder = tmp_path / "cifar-100-binary"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(3, 3072), dtype=np.uint8)
+    labels = np.array([[4, 72], [19, 99], [0, 3]], dtype=np.uint8)          # (coarse, fine)
+    np.concatenate([labels, pixels], axis=1).tofile(folder / "train.bin")
+    np.concatenate([labels[:1], pixels[:1]], axis=1).tofile(folder / "test.bin")
+    x, y = read_cifar100_binary(folder / "train.bin")
+    assert y.tolist() == [72, 99, 3] and x[1, 1, 2, 3] == pixels[1, 1024 + 2 * 32 + 3]
+    train = load_cifar100(tmp_path, "train")
+    assert len(train.classes) == 100 and train.y.tolist() == [72, 99, 3] and float(train.x.max()) <= 1.0
+    (folder / "fine_label_names.txt").write_text("\n".join(f"name{i}" for i in range(100)) + "\n")
+    assert load_cifar100(tmp_path, "test").classes[72] == "name72"
+    tr, te = load_image_data(ImageDataSpec(name="cifar100", test_fraction=None, normalize=False), tmp_path)
+    assert len(tr) == 3 and len(te) == 1
+    labels[1, 0] = 20                                                         # coarse labels stop at 19
+    np.concatenate([labels, pixels], axis=1).tofile(tmp_path / "bad.bin")
+    with pytest.raises(ValueError, match="not a CIFAR-100 binary file"):
+        read_cifar100_binary(tmp_path / "bad.bin")
+    with pytest.raises(FileNotFoundError, match="CIFAR-100 binary"):
+        load_cifar100(tmp_path / "nowhere")

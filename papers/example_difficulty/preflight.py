@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from shared.preflight import DataRequirement, TrainingRunPlan, World
-from shared.preflight.recipes import CIFAR10_TEST, image_shape, vision_plan
+from shared.preflight.recipes import CIFAR10_TEST, CIFAR100_TEST, image_shape, vision_plan
 
 
 def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
@@ -22,7 +22,9 @@ def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
 
 
 def requirements(notebook: str, spec) -> list[DataRequirement]:
-    """CIFAR-10 (the binary version) under data_dir at full scale."""
+    """CIFAR-10 or CIFAR-100 (the binary versions) under data_dir at full scale."""
     if notebook == "01_train_runs" and spec.data.name == "cifar10":
         return [DataRequirement(CIFAR10_TEST, "file", "CIFAR-10 binary version")]
+    if notebook == "01_train_runs" and spec.data.name == "cifar100":
+        return [DataRequirement(CIFAR100_TEST, "file", "CIFAR-100 binary version")]
     return []

@@ -1,13 +1,15 @@
-"""Small image classification sets: scikit-learn's digits, seeded generated shapes, CIFAR-10 from its
-binary files.
+"""Small image classification sets: scikit-learn's digits, seeded generated shapes, CIFAR-10 and CIFAR-100
+from their binary files.
 
 Every loader returns an `ImageSet`: images x float32 [N, C, H, W] and labels y int64 [N], with the
 example index kept so that per-example records can be traced back (`ImageSet.indices`).
 
 CIFAR-10 is read from the "binary version" (cifar-10-batches-bin/data_batch_{1..5}.bin,
 test_batch.bin): each record is 1 label byte followed by 3072 pixel bytes, 1024 red, 1024 green,
-1024 blue, each channel row-major 32x32 (https://www.cs.toronto.edu/~kriz/cifar.html). No pickles
-are read.
+1024 blue, each channel row-major 32x32 (https://www.cs.toronto.edu/~kriz/cifar.html). CIFAR-100's
+binary version (cifar-100-binary/train.bin, test.bin) has 2 label bytes per record, the coarse (20
+superclasses) then the fine label (100 classes), before the same 3072 pixel bytes; we use the fine label,
+and the class names of fine_label_names.txt when it is there. No pickles are read.
 """
 from __future__ import annotations
 
@@ -165,6 +167,41 @@ def load_cifar10(data_dir: str | Path, split: str = "train") -> ImageSet:
     x = torch.from_numpy(np.concatenate([p[0] for p in parts])).float() / 255.0
     y = torch.from_numpy(np.concatenate([p[1] for p in parts]).astype(np.int64))
     return ImageSet(x, y, CIFAR10_CLASSES, name=f"cifar10-{split}")
+
+
+# ---- CIFAR-100, binary version -------------------------------------------------------------------
+CIFAR100_RECORD = 2 + 3 * 32 * 32
+
+
+def read_cifar100_binary(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images uint8 [N, 3, 32, 32] and fine labels uint8 [N] (0..99) of one CIFAR-100 binary file."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0 or raw.size % CIFAR100_RECORD:
+        raise ValueError(f"{path}: {raw.size} bytes is not a whole number of {CIFAR100_RECORD}-byte CIFAR-100 records")
+    records = raw.reshape(-1, CIFAR100_RECORD)
+    coarse, fine = records[:, 0], records[:, 1].copy()
+    if coarse.max() > 19 or fine.max() > 99:
+        raise ValueError(f"{path}: label bytes up to {coarse.max()} / {fine.max()} (coarse <= 19, fine <= 99); "
+                         "not a CIFAR-100 binary file")
+    return records[:, 2:].reshape(-1, 3, 32, 32).copy(), fine
+
+
+def load_cifar100(data_dir: str | Path, split: str = "train") -> ImageSet:
+    """CIFAR-100 `split` ('train': train.bin, 'test': test.bin) with its 100 fine labels, floats in [0, 1]."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split={split!r} is not valid; choose one of ['train', 'test']")
+    root = Path(data_dir)
+    folder = next((c for c in (root, root / "cifar-100-binary", root / "cifar100" / "cifar-100-binary")
+                   if (c / "test.bin").exists()), None)
+    if folder is None:
+        raise FileNotFoundError(f"no CIFAR-100 binary files (test.bin) under {root} or {root}/cifar-100-binary; "
+                                "download the 'CIFAR-100 binary version' and extract it there")
+    images, labels = read_cifar100_binary(folder / f"{split}.bin")
+    names_file = folder / "fine_label_names.txt"
+    names = (tuple(n.strip() for n in names_file.read_text().splitlines() if n.strip()) if names_file.exists()
+             else tuple(f"class_{i}" for i in range(100)))
+    x = torch.from_numpy(images).float() / 255.0
+    return ImageSet(x, torch.from_numpy(labels.astype(np.int64)), names, name=f"cifar100-{split}")
 
 
 def to_grayscale(data: ImageSet) -> ImageSet:

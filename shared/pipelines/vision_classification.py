@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from shared.data.images import (ImageSet, generated_shapes, load_cifar10, load_digits, normalize,
+from shared.data.images import (ImageSet, generated_shapes, load_cifar10, load_cifar100, load_digits, normalize,
                                 stratified_split, to_grayscale)
 from shared.models.flavours import flavour, resolve_model_config
 from shared.models.vision import VisionConfig, build_vision_model
@@ -39,7 +39,8 @@ from shared.train.pruning import IMPResult, Masks, run_imp
 from shared.train.trainer import Trainer
 from shared.utils.config import StrictConfig, from_dict
 
-DATASETS = ("digits", "cifar10", "shapes")
+DATASETS = ("digits", "cifar10", "cifar100", "shapes")
+OWN_TEST_SPLIT = ("cifar10", "cifar100")         # data sets with a test split of their own
 OPTIMIZERS = ("adamw", "sgd")
 STEP_SCHEDULE = "step"     # ClassifierTrainSpec's milestone schedule (the trainer's own are in TrainConfig)
 # VisionConfig fields that come from the data, never from a model spec
@@ -50,11 +51,11 @@ DATA_SHAPE_FIELDS = ("in_channels", "image_size", "num_classes")
 
 @dataclass
 class ImageDataSpec(StrictConfig):
-    """Which images: "digits" (scikit-learn's 8x8 digits), "shapes" (generated, seeded) or "cifar10"
-    (the binary version, from data_dir).
+    """Which images: "digits" (scikit-learn's 8x8 digits), "shapes" (generated, seeded), "cifar10" or
+    "cifar100" (the binary versions, from data_dir; CIFAR-100 with its 100 fine labels).
 
     test_fraction: digits and shapes are split (stratified, seeded by split_seed) into train and test;
-    CIFAR-10 has its own test split (leave None). grayscale: average the colour channels.
+    CIFAR-10 and CIFAR-100 have their own test splits (leave None). grayscale: average the colour channels.
     normalize: standardize with the training set's per-channel mean and std.
     n_examples, image_size: the generated shapes' count and side.
     """
@@ -70,7 +71,7 @@ class ImageDataSpec(StrictConfig):
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
             raise ValueError(f"dataset name={self.name!r} is not valid; choose one of {list(DATASETS)}")
-        if self.name != "cifar10" and self.test_fraction is None:
+        if self.name not in OWN_TEST_SPLIT and self.test_fraction is None:
             raise ValueError(f"dataset {self.name!r} needs test_fraction (it has no test split of its own)")
 
 
@@ -83,8 +84,9 @@ def load_image_data(spec: ImageDataSpec, data_dir: str | Path | None = None) -> 
         train, test = stratified_split(shapes, spec.test_fraction, seed=spec.split_seed)
     else:
         if data_dir is None:
-            raise ValueError("dataset 'cifar10' needs data_dir (where cifar-10-batches-bin lives)")
-        train, test = load_cifar10(data_dir, "train"), load_cifar10(data_dir, "test")
+            raise ValueError(f"dataset {spec.name!r} needs data_dir (where its binary version is extracted)")
+        load = load_cifar10 if spec.name == "cifar10" else load_cifar100
+        train, test = load(data_dir, "train"), load(data_dir, "test")
     if spec.grayscale:
         train, test = to_grayscale(train), to_grayscale(test)
     if spec.normalize:

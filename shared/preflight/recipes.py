@@ -63,8 +63,10 @@ def mlm_requirements(data: Any, glue_dir: str | None) -> list[DataRequirement]:
 
 # where shared.data.images.load_cifar10 finds the binary version's test batch (any of these)
 CIFAR10_TEST = "test_batch.bin|cifar-10-batches-bin/test_batch.bin|cifar10/cifar-10-batches-bin/test_batch.bin"
+# where shared.data.images.load_cifar100 finds the binary version's test file
+CIFAR100_TEST = "test.bin|cifar-100-binary/test.bin|cifar100/cifar-100-binary/test.bin"
 # (channels, side, classes, training examples) of the image sets (shared.pipelines.vision_classification)
-IMAGE_SETS = {"cifar10": (3, 32, 10, 50_000), "digits": (1, 8, 10, 1_258)}
+IMAGE_SETS = {"cifar10": (3, 32, 10, 50_000), "cifar100": (3, 32, 100, 50_000), "digits": (1, 8, 10, 1_258)}
 
 
 def image_shape(data: Any) -> tuple[int, int, int, int]:
@@ -96,4 +98,4 @@ def vision_plan(name: str, model: str | Mapping[str, Any], shape: tuple[int, int
 
 
 __all__ = ["BERT_UNCASED_VOCAB", "encoder_vocab", "finetune_plan", "mlm_pretrain_plan", "mlm_requirements",
-           "CIFAR10_TEST", "IMAGE_SETS", "image_shape", "vision_plan"]
+           "CIFAR10_TEST", "CIFAR100_TEST", "IMAGE_SETS", "image_shape", "vision_plan"]
