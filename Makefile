@@ -61,6 +61,7 @@ reproduce: setup
 seeds: setup
 	for s in 1 2; do $(PY) ci/run_notebooks.py --scale smoke -p seed $$s --runs-dir runs/seeds/seed$$s || true; done
 	$(PY) ci/claim_outcomes.py --write
+	$(PY) ci/build_gallery.py --scale smoke
 
 # Everything: lint, the smoke run (whose claims the tests check), the gallery, then pytest.
 test: setup lint

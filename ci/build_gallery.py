@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
+import seed_spread  # noqa: E402
 from gallery_format import (  # noqa: E402
     KINDS,
     STATUS_CLASS,
@@ -251,6 +252,24 @@ def summary_row(paper: str, title: str, summary: PaperSummary, notebooks_ok: int
             f"<td{nb_class}>{notebooks_ok}/{notebooks} ran</td></tr>")
 
 
+def seed_spread_block(runs_dir: Path, paper_dir: Path) -> str:
+    """The paper claims' numbers at seeds 0, 1, 2 (ci/seed_spread.py), drawn afresh from the runs on disk so the
+    figure never outlives them; '' (and any older figure removed) when fewer than two seeds have run."""
+    stem = paper_dir / "seed_spread"
+    claims = seed_spread.collect(runs_dir, paper_dir.name)
+    if not claims:
+        for old in stem.parent.glob(stem.name + ".*"):
+            old.unlink()
+        return ""
+    fig = seed_spread.draw(claims, paper_dir.name)
+    seed_spread.save_figure(fig, stem)
+    seed_spread.plt.close(fig)
+    rel = f"{paper_dir.name}/seed_spread"
+    return (f"<details><summary class='meta'>paper claims across seeds 0, 1, 2 ({len(claims)} claims; "
+            f"<a href='{esc(rel)}.svg'>svg</a>)</summary><img src='{esc(rel)}.png' "
+            f"alt='paper claims of {esc(paper_dir.name)} at each seed'></details>")
+
+
 def _read(path: Path, default):
     try:
         return json.loads(path.read_text())
@@ -285,7 +304,8 @@ def build(scale: str, runs_dir: Path, render_html: bool = True, papers_dir: Path
         rows.append(summary_row(paper.name, title, summarize_claims(claims), ok, max(len(listed), len(run_dirs)),
                                 outcomes))
         sections.append("\n".join([f"<h2 id='{esc(paper.name)}'>{esc(title)} <span class='meta'>papers/{esc(paper.name)}</span></h2>",
-                                   claims_section(paper.name, claims, outcomes, predicts)] + notebook_parts))
+                                   claims_section(paper.name, claims, outcomes, predicts),
+                                   seed_spread_block(runs_dir, paper) if scale == "smoke" else ""] + notebook_parts))
         all_claims += claims
     total = summarize_claims(all_claims)
     times = "".join(f"<tr><td>{esc(n['paper'])}/{esc(n['name'])}</td><td>{esc(n['status'])}</td>"
