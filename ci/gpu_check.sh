@@ -3,10 +3,11 @@
 #   1. kernel parity: every attention backend vs the float32 reference, fp32 and bf16
 #   2. MFU / throughput of the decoder (ours vs transformers' Llama) and the encoder (ours vs BertForMaskedLM)
 #   3. one tiny multi-step training run per model stack (decoder, encoder, vision, diffusion)
+#   4. measured peak memory of the largest decoder preset at its real width vs the preflight's estimate
 # Uses the machine's own python3 (it holds CUDA PyTorch); nothing is installed. Each part runs even
 # if an earlier one failed; the exit status is non-zero if any failed. Output also goes to $OUT/gpu_check.log.
 #
-#   device run: bash ci/gpu_check.sh            (parts capped at 500 s in all; use timeout_s 540 and rerun once if needed)
+#   device run: bash ci/gpu_check.sh            (parts capped at 590 s in all; use timeout_s 600 and rerun once if needed)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -32,6 +33,8 @@ timeout 100 $PY benchmarks/bert_unpadding.py --device cuda --layers 12 --hidden 
       --batch 128 || status=1
 
 section "3. tiny multi-step runs per stack (MFU from the trainer)"
-timeout 180 $PY ci/gpu_steps.py --steps 30 || status=1
+timeout 150 $PY ci/gpu_steps.py --steps 30 || status=1
+section "4. the largest decoder preset (MPT-7B, domain_upsampling full) at real width, 4 layers: peak memory vs preflight"
+timeout 120 $PY ci/gpu_memory_check.py --layers 4 --steps 3 || status=1
 echo; echo "gpu_check: $([ $status -eq 0 ] && echo all parts passed || echo SOME PARTS FAILED)"
 exit $status
