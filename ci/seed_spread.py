@@ -154,7 +154,7 @@ def draw(claims: list[dict], paper: str) -> plt.Figure:
             ax.set_xlim(lo - pad, hi + pad)
             if lo - pad <= 0 <= hi + pad:
                 ax.axvline(0, color="0.5", lw=0.8, ls="--")
-            for row, (path, vals) in enumerate(group):
+            for row, (_path, vals) in enumerate(group):
                 for seed, v in sorted(vals.items()):
                     ax.plot([v], [row], SEED_MARKERS.get(seed, "x"), ms=5, color=f"C{seed}", alpha=0.85)
             ax.set_ylim(len(group) - 0.5, -0.5)

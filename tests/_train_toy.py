@@ -1,11 +1,13 @@
 """Tiny models, data and a training entry point for the trainer tests (not collected by pytest)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.distributed.tensor import DTensor
 
 from shared.train import ResumableBatches, Trainer, TrainConfig, init_distributed
 from shared.train.distributed import barrier
@@ -76,13 +78,41 @@ def lm_loss(model: nn.Module, ids: torch.Tensor) -> tuple[torch.Tensor, dict]:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1)), {}
 
 
+class _InfGradient(torch.autograd.Function):
+    """Returns `loss` unchanged; its backward gives `target` an inf gradient (an fp16 overflow)."""
+
+    @staticmethod
+    def forward(ctx, loss: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return loss.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad, torch.full((), float("inf"), dtype=grad.dtype, device=grad.device)
+
+
+class InfGradientAt:
+    """classify_loss, but at optimizer step `step` the first element of ToyNet's head bias gets an inf
+    gradient (the logged loss is unchanged). Set `.trainer` once the Trainer exists."""
+
+    def __init__(self, step: int):
+        self.step, self.trainer = step, None
+
+    def __call__(self, model: nn.Module, batch) -> tuple[torch.Tensor, dict]:
+        loss, metrics = classify_loss(model, batch)
+        if self.trainer.step + 1 == self.step:
+            loss = _InfGradient.apply(loss, getattr(model, "module", model).head.bias[0])
+        return loss, metrics
+
+
 def entry(config: dict, run_dir: str) -> None:
     """run_training entry point: ToyNet on make_data(), this rank's share of each global batch.
 
     config: {"train": TrainConfig fields, "micro_batch_size": int, "dropout": float,
              "until_step": int | None, "crash_once_at": int | None (the first attempt checkpoints at
              that step and exits 1 on every rank, as a preempted or failed job would), "say": str | None
-             (printed with the rank, for the log tests)}
+             (printed with the rank, for the log tests), "inf_grad": [step, rank] | None (InfGradientAt
+             on that rank only), "probe_sharding": bool (rank 0 writes sharding_probe.json: whether a
+             block's parameters are still unsharded after a training forward)}
     """
     info = init_distributed()
     if config.get("say"):
@@ -99,7 +129,20 @@ def entry(config: dict, run_dir: str) -> None:
             marker.touch()
         barrier()               # the marker exists before any rank exits
         raise SystemExit(1)
-    Trainer(model, classify_loss, data, cfg).fit(until_step=config.get("until_step"))
+    inf_step, inf_rank = config.get("inf_grad") or (None, None)
+    loss_fn = InfGradientAt(inf_step) if inf_rank == info.rank else classify_loss
+    trainer = Trainer(model, loss_fn, data, cfg)
+    if isinstance(loss_fn, InfGradientAt):
+        loss_fn.trainer = trainer
+    trainer.fit(until_step=config.get("until_step"))
+    if config.get("probe_sharding"):
+        x, y = make_data()
+        loss = F.cross_entropy(trainer.wrapped(x[:4]), y[:4])
+        unsharded = not isinstance(model.blocks[0].fc1.weight, DTensor)   # between forward and backward
+        loss.backward()
+        trainer.optimizer.zero_grad(set_to_none=True)
+        if info.rank == 0:
+            (Path(run_dir) / "sharding_probe.json").write_text(json.dumps({"unsharded_after_forward": unsharded}))
 
 
 META_GPT = dict(vocab_size=64, n_layer=2, n_head=2, d_model=32, max_seq_len=32, position="rope", tie_embeddings=True)

@@ -1,4 +1,5 @@
-"""commoncanvas's full-scale data path: random nested data-scarcity subsets and the precomputed-latent stream."""
+"""commoncanvas's full-scale data path: random nested data-scarcity subsets, the precomputed-latent stream and
+the order rules it shares with the image-caption stream."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from papers.commoncanvas.image_captions import ImageCaption, ImageCaptionStream, ShardedShuffleStream
 from papers.commoncanvas.latent_cache import META_FILE, LatentCaptionStream
+from papers.commoncanvas.scenes import WordTokenizer
 from papers.commoncanvas.text_to_image import subset
 
 
@@ -56,3 +59,27 @@ def test_latent_stream_shards_every_row_once_per_epoch_and_resumes(tmp_path):
         LatentCaptionStream(cache, batch_size=2, rank=0, world_size=1, seed=3).load_state_dict(state)
     with pytest.raises(ValueError, match="cannot fill a global batch"):
         LatentCaptionStream(cache, batch_size=8, world_size=2)
+
+
+def test_both_streams_follow_the_shared_order_rules(tmp_path):
+    cache = _cache(tmp_path)
+    (cache / META_FILE).write_text(json.dumps({"records": 12, "parts": 2}))
+    rule = ShardedShuffleStream(12, 2, rank=1, world_size=2, seed=5)
+    latents = LatentCaptionStream(cache, batch_size=2, rank=1, world_size=2, seed=5)
+    records = [ImageCaption(tmp_path / "unused.png", str(i)) for i in range(12)]
+    captions = ImageCaptionStream(records, WordTokenizer([str(i) for i in range(12)]), 8, 2, rank=1, world_size=2,
+                                  seed=5)
+    captions_rows = lambda: [int(records[i].caption) for i in captions.next_rows()]   # noqa: E731
+    for step in range(8):                        # 3 global steps per epoch: crosses two epoch boundaries
+        expected = rule.next_rows().tolist()
+        assert next(latents)["latents"][:, 0, 0, 0].int().tolist() == expected == captions_rows()
+        if step == 0:
+            first_epoch = rule.state_dict()
+    assert rule.epoch == 2 and len(latents) == 12
+    # the per-epoch permutation is cached; rewinding to an earlier epoch redraws that epoch's order
+    rewound = ShardedShuffleStream(12, 2, rank=1, world_size=2, seed=5)
+    rewound.load_state_dict(first_epoch)
+    rule.load_state_dict(first_epoch)
+    assert rule.next_rows().tolist() == rewound.next_rows().tolist()
+    with pytest.raises(ValueError, match="3 things cannot fill a global batch of 2 x 2"):
+        ShardedShuffleStream(3, 2, world_size=2, what="things")

@@ -132,6 +132,28 @@ def test_checkpointing_and_sharding_cut_memory():
     assert full.optimizer_states == pytest.approx(one.optimizer_states / 32)
 
 
+def test_zero2_holds_every_parameter_unsharded_at_the_peak():
+    """fsdp_grad_op (ZeRO-2) shards weights, gradients and optimizer states as fsdp does; at the end of the
+    forward it holds all parameters gathered in the compute dtype (2 bytes under bf16 or amp_fp16, where
+    fsdp holds two blocks), plus one block's fp32 gradient."""
+    cost = gpt_cost(model_config("mpt-7b"), 2048)
+    train = {"max_steps": 10, "global_batch_size": 256, "micro_batch_size": 8, "optimizer": "adamw", "lr": 1e-4}
+    memory = {(p, precision): memory_per_gpu(run_plan("mpt", cost, {**train, "parallelism": p,
+                                                                     "precision": precision}), 32, False)
+              for p in ("fsdp", "fsdp_grad_op") for precision in ("bf16", "amp_fp16", "fp32")}
+    zero3, zero2 = memory["fsdp", "bf16"], memory["fsdp_grad_op", "bf16"]
+    for part in ("weights", "gradients", "optimizer_states", "activations"):
+        assert getattr(zero2, part) == getattr(zero3, part)
+    assert zero2.buffers == pytest.approx(2.0 * cost.params + 4.0 * cost.block_params)
+    assert zero3.buffers == pytest.approx(8.0 * cost.block_params)
+    assert memory["fsdp_grad_op", "amp_fp16"] == zero2                     # fp16: the bytes of bf16
+    assert memory["fsdp_grad_op", "fp32"].buffers == pytest.approx(4.0 * cost.params + 4.0 * cost.block_params)
+    assert memory["fsdp_grad_op", "fp32"].activations == 2 * zero2.activations
+    # one process: nothing is sharded, whichever FSDP form the config names
+    one = {p: memory_per_gpu(run_plan("mpt", cost, {**train, "parallelism": p}), 1, False) for p in ("fsdp", "fsdp_grad_op")}
+    assert one["fsdp"] == one["fsdp_grad_op"]
+
+
 def test_weight_decay_per_step():
     assert OptimizerPlan("adamw", 1e-4, 0.1, "lr").weight_decay_per_step == pytest.approx(1e-5)
     assert OptimizerPlan("adamw", 1e-4, 1e-5, "schedule").weight_decay_per_step == pytest.approx(1e-5)

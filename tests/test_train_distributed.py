@@ -1,7 +1,9 @@
 """Two CPU processes on gloo under torchrun match one process at the same global batch:
-DDP, and FSDP2 (fully_shard) including a stop, sharded checkpoint and resume across launches."""
+DDP, FSDP2 (fully_shard) and its ZeRO-2 form (fsdp_grad_op) including a stop, sharded checkpoint and
+resume across launches, and fp16 loss scaling that skips the same steps on every rank."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -20,9 +22,9 @@ ENTRY = f"{Path(__file__).with_name('_train_toy.py')}:entry"
 GLOBAL_BATCH, STEPS = 16, 10
 
 
-def _config(parallelism, world, optimizer="adamw", until_step=None):
+def _config(parallelism, world, optimizer="adamw", until_step=None, **train_overrides):
     train = dict(max_steps=STEPS, lr=1e-2, optimizer=optimizer, weight_decay=0.1, warmup_steps=2,
-                 grad_accum=2, parallelism=parallelism, progress_bar=False, keep_last_n=1)
+                 grad_accum=2, parallelism=parallelism, progress_bar=False, keep_last_n=1, **train_overrides)
     return {"train": train, "micro_batch_size": GLOBAL_BATCH // (2 * world), "dropout": 0.0,
             "until_step": until_step}
 
@@ -59,11 +61,13 @@ def test_fsdp2_two_processes_match_one_with_resume(tmp_path):
     run_training(ENTRY, _config("fsdp", 2, "lionw", until_step=STEPS // 2), run_dir=run_dir,
                  nproc_per_node=2, timeout=120)
     assert (latest_checkpoint(run_dir) / "dcp").is_dir()  # sharded checkpoint
-    two = run_training(ENTRY, _config("fsdp", 2, "lionw"), run_dir=run_dir, nproc_per_node=2,
-                       timeout=120)
+    two = run_training(ENTRY, _config("fsdp", 2, "lionw") | {"probe_sharding": True}, run_dir=run_dir,
+                       nproc_per_node=2, timeout=120)
     diff = _max_diff(one, two)
     print(f"FSDP2 2 procs (stopped at {STEPS // 2}, resumed) vs 1: max |loss diff| = {diff:.3g}")
     assert diff < 1e-5
+    # ZeRO-3: a block's parameters are resharded right after its forward
+    assert json.loads((run_dir / "sharding_probe.json").read_text()) == {"unsharded_after_forward": False}
     # the sharded checkpoint loads into a plain model in this process, equal to the 1-proc weights
     ref, sharded = ToyNet(), ToyNet()
     load_model_weights(latest_checkpoint(tmp_path / "one"), ref)
@@ -169,3 +173,48 @@ def test_sharded_checkpoint_resumes_on_another_world_size(tmp_path):
     diff = _max_diff(one, resumed)
     print(f"FSDP2 2 ranks to step {STEPS // 2}, then 1 process: max |loss diff| vs 1 process = {diff:.3g}")
     assert diff < 1e-5
+
+
+@pytest.mark.slow   # two torchrun launches
+@pytest.mark.timeout(1200)
+def test_fsdp_grad_op_two_processes_match_one_with_resume(tmp_path):
+    """ZeRO-2 (fully_shard with reshard_after_forward=False) on 2 ranks, stopped, resumed from its sharded
+    checkpoint: the updates of one process, and the parameters stay unsharded from forward to backward."""
+    one = run_training(ENTRY, _config("fsdp_grad_op", 1), run_dir=tmp_path / "one")
+    run_dir = tmp_path / "two"
+    run_training(ENTRY, _config("fsdp_grad_op", 2, until_step=STEPS // 2), run_dir=run_dir, nproc_per_node=2,
+                 timeout=300)
+    assert (latest_checkpoint(run_dir) / "dcp").is_dir()  # sharded checkpoint
+    two = run_training(ENTRY, _config("fsdp_grad_op", 2) | {"probe_sharding": True}, run_dir=run_dir,
+                       nproc_per_node=2, timeout=300)
+    diff = _max_diff(one, two)
+    print(f"ZeRO-2 2 procs (stopped at {STEPS // 2}, resumed) vs 1: max |loss diff| = {diff:.3g}")
+    assert diff < 1e-5
+    assert json.loads((run_dir / "sharding_probe.json").read_text()) == {"unsharded_after_forward": True}
+
+
+INF_STEP = 4
+
+
+@pytest.mark.slow   # two torchrun launches
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("parallelism", ["ddp", "fsdp_grad_op"])
+def test_amp_fp16_two_processes_match_one_and_skip_the_same_step(tmp_path, parallelism):
+    """fp16 autocast with loss scaling: an inf gradient on rank 1 only, in a parameter shard rank 0 owns,
+    makes both ranks skip that step and halve the scale (FSDP2: the DTensor unscale all-reduces the
+    flag), as one process does; the losses match one process to fp16 rounding."""
+    one = run_training(ENTRY, _config(parallelism, 1, precision="amp_fp16") | {"inf_grad": [INF_STEP, 0]},
+                       run_dir=tmp_path / "one")
+    two = run_training(ENTRY, _config(parallelism, 2, precision="amp_fp16") | {"inf_grad": [INF_STEP, 1]},
+                       run_dir=tmp_path / "two", nproc_per_node=2, timeout=300)
+    for history in (one, two):
+        assert [r["skipped_steps"] for r in history.train] == [int(s >= INF_STEP) for s in range(1, STEPS + 1)]
+        assert [r["loss_scale"] for r in history.train] == [2.0 ** (16 - (s >= INF_STEP)) for s in range(1, STEPS + 1)]
+    diff = _max_diff(one, two)
+    print(f"amp_fp16 {parallelism} 2 procs vs 1: max |loss diff| = {diff:.3g}")
+    assert diff < 2e-3
+    ref, sharded = ToyNet(), ToyNet()
+    load_model_weights(latest_checkpoint(tmp_path / "one"), ref)
+    load_model_weights(latest_checkpoint(tmp_path / "two"), sharded)
+    for (name, a), b in zip(ref.state_dict().items(), sharded.state_dict().values()):
+        assert torch.allclose(a, b, atol=2e-3), name

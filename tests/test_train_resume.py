@@ -6,20 +6,23 @@ import numpy as np
 import pytest
 import torch
 
-from _train_toy import ToyNet, classify_loss, make_data
+from _train_toy import InfGradientAt, ToyNet, classify_loss, make_data
 from shared.train import ResumableBatches, Trainer, TrainConfig, read_metrics
 
 N = 6
 
 
-def _trainer(run_dir, init_seed=0, optimizer="adamw", callbacks=None, **overrides):
+def _trainer(run_dir, init_seed=0, optimizer="adamw", callbacks=None, loss_fn=classify_loss, **overrides):
     torch.manual_seed(init_seed)
     model = ToyNet(dropout=0.3)
     data = ResumableBatches(make_data(), 8, seed=5)
     kw = dict(max_steps=2 * N, lr=1e-2, optimizer=optimizer, weight_decay=0.1, warmup_steps=2,
               grad_accum=2, checkpoint_every=0, progress_bar=False, run_dir=str(run_dir))
     kw.update(overrides)
-    return Trainer(model, classify_loss, data, TrainConfig(**kw), callbacks=callbacks)
+    trainer = Trainer(model, loss_fn, data, TrainConfig(**kw), callbacks=callbacks)
+    if isinstance(loss_fn, InfGradientAt):
+        loss_fn.trainer = trainer
+    return trainer
 
 
 def _train_losses(run_dir):
@@ -136,3 +139,39 @@ def test_stateful_callback_resumes(tmp_path):
     _trainer(tmp_path / "split", init_seed=99, callbacks=[resumed]).fit()
     assert resumed.updates == full.updates == 2 * N
     assert all(torch.equal(a, b) for a, b in zip(full.ema, resumed.ema))
+
+
+def _amp_trainer(run_dir, init_seed=0):
+    """amp_fp16 with an inf gradient at step 2, so the scale (2**15) and the skipped-step count (1)
+    differ from a fresh scaler's when the run stops at N."""
+    return _trainer(run_dir, init_seed, precision="amp_fp16", loss_fn=InfGradientAt(2))
+
+
+def test_amp_fp16_stop_and_resume_matches_uninterrupted(tmp_path):
+    full = _amp_trainer(tmp_path / "full")
+    full.fit()
+    _amp_trainer(tmp_path / "split").fit(until_step=N)
+    resumed = _amp_trainer(tmp_path / "split", init_seed=99)
+    resumed.fit()
+    assert resumed.scaler.state_dict() == full.scaler.state_dict()
+    assert resumed.scaler.get_scale() == 2.0 ** 15
+    assert float(np.abs(_train_losses(tmp_path / "full")[1] - _train_losses(tmp_path / "split")[1]).max()) <= 1e-6
+    recs = {p: [r for r in read_metrics(tmp_path / p) if r["kind"] == "train"] for p in ("full", "split")}
+    for key in ("loss_scale", "skipped_steps"):
+        assert [r[key] for r in recs["split"]] == [r[key] for r in recs["full"]]
+    assert recs["split"][-1]["skipped_steps"] == 1
+
+
+def test_amp_fp16_resume_without_scaler_state_differs(tmp_path):
+    """Control: a scaler left fresh at the resume (scale 2**16, no skipped step) is detected above."""
+    _amp_trainer(tmp_path).fit(until_step=N)
+    resumed = _amp_trainer(tmp_path, init_seed=99)
+    resumed.scaler.load_state_dict = lambda state: None
+    resumed.fit()
+    assert resumed.scaler.get_scale() == 2.0 ** 16
+
+
+def test_amp_fp16_resume_from_a_bf16_checkpoint_warns(tmp_path):
+    _trainer(tmp_path).fit(until_step=N)
+    with pytest.warns(UserWarning, match="no loss-scaler state"):
+        _trainer(tmp_path, precision="amp_fp16").fit()

@@ -16,16 +16,24 @@ vector; end-of-text appears in these inputs only as right padding, which a causa
 Generation (patient questions; MeQSum in the paper): "Question: <q>\\nAnswer: <a><eos>", loss on the
 answer's tokens only; `generate_answers` decodes greedily.
 
+Decoders (`load_decoder`): a run folder of ours (a 02_pretrain run or a finetuning run of one:
+`model.json`, checkpoints, `tokenizer/`), or a transformers checkpoint folder (e.g. GPT-Neo 2.7B, the
+paper's general baseline, with its GPT-2 tokenizer), loaded in fp32 whatever its stored dtype (the
+master weights of full finetuning). A finetuning run of a transformers model keeps its config and
+tokenizer in `<run_dir>/hf/` and its weights in the checkpoints; `load_decoder(run_dir)` reads both.
+Heads, prompts, losses and evaluation are the same for both kinds of model.
+
 Length of a run: `train["max_steps"]`, or `train["epochs"]` passes over the training examples
 (full scale, as the paper's code sets `--num_train_epochs`); `train["per_fmt"]` overrides keys for
 one question format (`fmt`), so each benchmark has its own recipe (`finetune_train`).
 
     history = run_training("papers.biomedlm.qa_finetune:finetune_main", QAFinetuneSpec(...).to_dict(), run_dir=...)
-    model, tok = load_pretrained(run_dir)           # shared.pipelines.lm_pretrain
+    model, tok = load_decoder(run_dir)              # ours or a transformers model, finetuned
     evaluate_mc(model, tok, read_questions("medqa", "test.jsonl")).accuracy
 """
 from __future__ import annotations
 
+import csv
 import functools
 import math
 from collections.abc import Sequence
@@ -39,14 +47,17 @@ import torch.nn.functional as F
 from papers.biomedlm.pretrain import train_config
 from shared.data.formats import read_jsonl, write_jsonl
 from shared.eval import formats
-from shared.eval._model_io import decode, encode, model_device
+from shared.eval._model_io import decode, encode, model_device, model_max_length
 from shared.eval.formats import MCQuestion
 from shared.eval.multiple_choice import MCResult, build_prompt, continuation_logprobs, continuations, score_questions
+from shared.models.gpt import GPT
 from shared.pipelines.finetune import encode_prompt_response
 from shared.pipelines.lm_pretrain import load_pretrained, save_model_files
 from shared.train import ResumableBatches, Trainer
+from shared.train.checkpoint import latest_checkpoint, load_model_weights
 from shared.train.distributed import init_distributed
-from shared.train.lm import lm_loss
+from shared.train.lm import hf_lm_loss, lm_loss
+from shared.train.model_files import MODEL_FILE, load_transformers_lm
 from shared.utils.config import StrictConfig
 
 BIOASQ_CHOICES = ("yes", "no")
@@ -76,6 +87,30 @@ def write_mc_jsonl(questions: Sequence[MCQuestion], path: str | Path) -> Path:
     write_jsonl(path, [{"question": q.question, "choices": list(q.choices), "answer": q.answer,
                         "subject": q.subject} for q in questions])
     return Path(path)
+
+
+def write_bioasq_jsonl(questions: Sequence[MCQuestion], path: str | Path) -> Path:
+    """The yes / no questions among `questions` (answer "yes" or "no", with a context) as BioASQ rows of
+    the repo's seqcls layout ({"id", "sentence1": question, "sentence2": passage, "label"}; read back by
+    `read_bioasq`); e.g. PubMedQA-format questions without their "maybe" ones."""
+    rows = [{"id": q.id, "sentence1": q.question, "sentence2": q.context, "label": q.choices[q.answer]}
+            for q in questions if q.answer is not None and q.context and q.choices[q.answer] in BIOASQ_CHOICES]
+    if not rows:
+        raise ValueError("no yes / no question with a context to write")
+    write_jsonl(path, rows)
+    return Path(path)
+
+
+def write_mmlu_csv(questions: Sequence[MCQuestion], path: str | Path) -> Path:
+    """Four-option questions as one of MMLU's original CSV files (no header; question, A, B, C, D, answer
+    letter; the subject is the file name's: `<subject>_test.csv`), read back by `formats.read_mmlu`."""
+    if any(len(q.choices) != 4 or q.answer is None for q in questions):
+        raise ValueError("MMLU rows need four options and an answer")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([q.question, *q.choices, "ABCD"[q.answer]] for q in questions)
+    return path
 
 
 READERS = {"medmcqa": formats.read_medmcqa, "medqa": formats.read_medqa, "pubmedqa": formats.read_pubmedqa,
@@ -242,7 +277,7 @@ def _evaluate_classifier(model, tokenizer, questions, style, batch_size, max_len
     questions = [q for q in questions if q.answer is not None]
     if not questions:
         raise ValueError("no labelled questions to score")
-    max_length = max_length or model.cfg.max_seq_len
+    max_length = max_length or model_max_length(model)
     was_training = model.training
     model.eval()
     scores: list[list[float]] = []
@@ -274,19 +309,80 @@ def encode_textgen(pairs: Sequence[dict], tokenizer, max_len: int) -> dict[str, 
 
 @torch.no_grad()
 def generate_answers(model, tokenizer, questions: Sequence[str], max_new_tokens: int = 24) -> list[str]:
-    """Greedy answers to questions, each prompted alone (no padding), stopping at end-of-text."""
+    """Greedy answers to questions, each prompted alone (no padding), stopping at end-of-text
+    (our GPT's decoder, or a transformers model's `generate` without sampling)."""
     out = []
     for q in questions:
         ids = torch.tensor([encode(tokenizer, qa_prompt(q))], device=model_device(model))
-        gen = model.generate(ids, max_new_tokens, temperature=0.0, eos_id=tokenizer.eos_token_id)
+        if isinstance(model, GPT):
+            gen = model.generate(ids, max_new_tokens, temperature=0.0, eos_id=tokenizer.eos_token_id)
+        else:
+            gen = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                 do_sample=False, eos_token_id=tokenizer.eos_token_id,
+                                 pad_token_id=tokenizer.eos_token_id)
         out.append(decode(tokenizer, gen[0, ids.shape[1]:].tolist()).strip())
     return out
+
+
+# ------------------------------------------------------------------------------------- decoders
+TRANSFORMERS_DIR = "hf"     # a finetuning run of a transformers model: its config.json and tokenizer
+
+
+def load_decoder(path: str | Path):
+    """(model in eval mode, tokenizer) of a decoder folder (module docstring): a run of ours, a
+    finetuning run of a transformers model, or a transformers checkpoint folder."""
+    path = Path(path)
+    if (path / MODEL_FILE).is_file():
+        return load_pretrained(path)
+    if (path / TRANSFORMERS_DIR / "config.json").is_file():
+        model, tok = load_transformers_lm(path / TRANSFORMERS_DIR, weights=False)
+        ckpt = latest_checkpoint(path)
+        if ckpt is None:
+            raise FileNotFoundError(f"{path} holds no checkpoint")
+        load_model_weights(ckpt, model)
+        return model.eval(), tok
+    if (path / "config.json").is_file():
+        model, tok = load_transformers_lm(path)
+        return model.eval(), tok
+    raise FileNotFoundError(f"{path} is neither a run of ours ({MODEL_FILE}) nor a transformers checkpoint "
+                            f"(config.json)")
+
+
+def finetuning_inits(pretrain_dir: str | Path, domains: Sequence[str], baselines: dict[str, str],
+                     data_dir: str | None) -> dict[str, Path]:
+    """{model name: the folder its finetuning starts from}: each domain's 02_pretrain run under
+    pretrain_dir, then each existing baseline ({name: transformers folder under data_dir, or an
+    absolute path}; full scale: GPT-Neo 2.7B as "general"). A missing baseline folder is an error."""
+    inits = {dom: Path(pretrain_dir) / dom for dom in domains}
+    for name, folder in baselines.items():
+        if name in inits:
+            raise ValueError(f"baseline {name!r} is also a pretrained domain; give it another name")
+        if not Path(folder).is_absolute() and data_dir is None:
+            raise ValueError(f"baseline {name!r} ({folder}) is read from data_dir, which is None")
+        inits[name] = Path(folder) if Path(folder).is_absolute() else Path(data_dir) / folder
+        if not (inits[name] / "config.json").is_file():
+            raise FileNotFoundError(f"baseline {name!r}: {inits[name]} holds no transformers checkpoint "
+                                    f"(config.json; save it there with save_pretrained)")
+    return inits
+
+
+def transformer_blocks(model) -> list[torch.nn.Module] | None:
+    """The layers FSDP shards one by one: None for our GPT (its `blocks`), a transformers model's
+    decoder layers (GPT-Neo / GPT-2: transformer.h; Llama-style: model.layers)."""
+    if isinstance(model, GPT):
+        return None
+    for outer, inner in (("transformer", "h"), ("model", "layers")):
+        layers = getattr(getattr(model, outer, None), inner, None)
+        if layers is not None:
+            return list(layers)
+    raise ValueError(f"{type(model).__name__}: decoder layers not found (transformer.h or model.layers)")
 
 
 # ------------------------------------------------------------------------------------- entry point
 @dataclass
 class QAFinetuneSpec(StrictConfig):
-    """What `finetune_main` needs. init: a pretrain run_dir (its latest checkpoint is loaded).
+    """What `finetune_main` needs. init: a pretrain run_dir (its latest checkpoint is loaded) or a
+    transformers checkpoint folder (`load_decoder`).
     task "mc": train_file in `fmt` (a READERS key), prompts in `style`; "textgen": jsonl of
     {"question", "answer"}."""
     init: str
@@ -329,7 +425,8 @@ def finetune_main(config: dict[str, Any], run_dir: str) -> None:
     """Entry point for shared.train.run_training: load the pretrained model and finetune it."""
     spec = QAFinetuneSpec.from_dict(config)
     dist = init_distributed(spec.train.get("device"))
-    model, tok = load_pretrained(spec.init)
+    model, tok = load_decoder(spec.init)
+    ours = isinstance(model, GPT)
     model.train()
     if spec.task == "mc":
         examples = read_questions(spec.fmt, spec.train_file)[:spec.max_examples]
@@ -337,9 +434,12 @@ def finetune_main(config: dict[str, Any], run_dir: str) -> None:
         loss_fn = mc_loss if spec.head == "lm" else functools.partial(mc_loss, head=spec.head)
     else:
         examples = list(read_jsonl(spec.train_file))[:spec.max_examples]
-        data, loss_fn = encode_textgen(examples, tok, spec.max_len), lm_loss
+        data, loss_fn = encode_textgen(examples, tok, spec.max_len), lm_loss if ours else hf_lm_loss
     cfg = train_config(finetune_train(spec.train, spec.fmt, len(examples)), run_dir, spec.seed)
     batches = ResumableBatches(data, cfg.micro_batch_size, rank=dist.rank, world_size=dist.world_size, seed=spec.seed)
-    if dist.rank == 0:
+    if dist.rank == 0 and ours:
         save_model_files(run_dir, model, tok)
-    Trainer(model, loss_fn, batches, cfg).fit()
+    elif dist.rank == 0:
+        model.config.save_pretrained(str(Path(run_dir) / TRANSFORMERS_DIR))
+        tok.save_pretrained(str(Path(run_dir) / TRANSFORMERS_DIR))
+    Trainer(model, loss_fn, batches, cfg, blocks=transformer_blocks(model)).fit()

@@ -12,9 +12,12 @@ full:  the paper's configuration (Bolton et al. 2024, arXiv 2403.18421v1, Tables
        GPT-2's tokenizer (read from data_dir); GPT-2-style decoder, 2560 hidden, 32 layers, 20 heads,
        context 1024; 300B tokens at 1024 x 1024 tokens per batch (286,102 steps); Decoupled AdamW lr
        1.6e-4, betas (0.9, 0.95), eps 1e-8, wd 1.6e-5, cosine with 100 warmup batches; bf16, FSDP.
-       Finetuning: MedMCQA, MedQA, PubMedQA, BioASQ and MMLU Medical Genetics (trained on MedMCQA +
-       MedQA), each for its own number of epochs, warmup ratio 0.5 (the repo's commands). The
-       README's recipe card gives every value's source; the epochs and learning rates are assumed.
+       Only the biomedical model is pretrained: the general baseline is the existing GPT-Neo 2.7B
+       (a transformers checkpoint under data_dir, with its GPT-2 tokenizer), as in the paper.
+       Finetuning (both models alike): MedMCQA, MedQA, PubMedQA, BioASQ and MMLU Medical Genetics
+       (trained on MedMCQA + MedQA), each for its own number of epochs, warmup ratio 0.5 (the repo's
+       commands). The README's recipe card gives every value's source; the epochs and learning rates
+       are assumed.
 """
 from __future__ import annotations
 
@@ -61,11 +64,11 @@ SMOKE_HELDOUT = {
 SMOKE_TERMS = {"domain": {"gcide_medical": None}, "general": {"gcide_general": None, "wordnet": None},
                "split": "test", "n_terms": 40, "min_count": 3,
                "exclude": ["physiol", "biochem", "bacteriol", "microbiol", "pathol", "veter"]}
+# full scale pretrains only the biomedical model: the paper's general baseline is GPT-Neo 2.7B, an existing
+# model that 03_finetune_qa reads from data_dir (FULL_BASELINES)
 FULL_DOMAINS = {
     "biomedical": {"sources": {"dir:pubmed/train": 1.0}, "max_mb": {},
                    "tokenizer_max_mb": {"dir:pubmed/train": 2000.0}},
-    "general": {"sources": {"dir:general/train": 1.0}, "max_mb": {},
-                "tokenizer_max_mb": {"dir:general/train": 2000.0}},
 }
 # 01_tokenizer at full compares the PubMed tokenizer with GPT-2's (the paper's Table 3), saved under data_dir/gpt2
 FULL_TOKENIZER_DOMAINS = {"biomedical": FULL_DOMAINS["biomedical"],
@@ -106,6 +109,10 @@ PRETRAIN = {
 }
 
 # -------------------------------------------------------------------------------------- finetuning
+# existing models finetuned beside the pretrained ones: {name: transformers checkpoint folder under data_dir}
+# (the paper's GPT-Neo 2.7B, EleutherAI/gpt-neo-2.7B saved with save_pretrained)
+FULL_BASELINES = {"general": "gpt-neo-2.7B"}
+
 SMOKE_FT = {"max_steps": 60, "global_batch_size": 8, "micro_batch_size": 8, "lr": 3e-4, "schedule": "cosine",
             "warmup_fraction": 0.1, "alpha_f": 0.1, "weight_decay": 0.0, "precision": "fp32", "log_every": 5,
             "progress_bar": False}
@@ -150,7 +157,7 @@ FINETUNE = {
              "textgen": {"train_file": "{data_dir}/meqsum/train.jsonl", "test_file": "{data_dir}/meqsum/test.jsonl",
                          "train": {**{k: v for k, v in FULL_FT.items() if k != "per_fmt"}, "epochs": 10},
                          "n_train": 1000, "max_new_tokens": 400, "show": 10},
-             "fresh": False, "needs_data_dir": True},
+             "baselines": FULL_BASELINES, "fresh": False, "needs_data_dir": True},
 }
 
 # The paper's numbers (arXiv 2403.18421v1: abstract and Tables 7-11; GPT-Neo 2.7B finetuned, Tables 8, 10, 11)
@@ -209,8 +216,9 @@ class TokenizerPreset(StrictConfig):
 
 @dataclass
 class PretrainPreset(StrictConfig):
-    """02_pretrain: one decoder per domain, same shape and tokens. model: GPTConfig keywords or a flavour
-    name (shared.models.flavours); vocab_size is the domain tokenizer's."""
+    """02_pretrain: one decoder per domain, same shape and tokens (full scale: the biomedical one only;
+    the general baseline is an existing model, FinetunePreset.baselines). model: GPTConfig keywords or
+    a flavour name (shared.models.flavours); vocab_size is the domain tokenizer's."""
     domains: dict[str, DomainText]
     heldout: dict[str, dict[str, float | None]]
     world: WorldPreset | None
@@ -266,9 +274,12 @@ class TextgenPreset(StrictConfig):
 
 @dataclass
 class FinetunePreset(StrictConfig):
-    """03_finetune_qa: the same finetuning of each pretrained decoder on each benchmark, several seeds.
-    head: how an option is scored: "lm" (its summed log-likelihood, qa_finetune.mc_loss) or the paper's
-    "classifier" (a scalar per [question; option] sequence; qa_finetune.HEADS)."""
+    """03_finetune_qa: the same finetuning of each pretrained decoder, and of each existing baseline, on
+    each benchmark, several seeds. head: how an option is scored: "lm" (its summed log-likelihood,
+    qa_finetune.mc_loss) or the paper's "classifier" (a scalar per [question; option] sequence;
+    qa_finetune.HEADS). baselines: {model name: transformers checkpoint folder under data_dir (or an
+    absolute path)}, finetuned and evaluated like the pretrained decoders with their own tokenizers
+    (qa_finetune.finetuning_inits)."""
     tasks: dict[str, QATaskFiles]
     train: FinetuneTrain
     max_len: int
@@ -278,6 +289,7 @@ class FinetunePreset(StrictConfig):
     fresh: bool
     needs_data_dir: bool = False
     head: str = "lm"
+    baselines: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.head not in HEADS:

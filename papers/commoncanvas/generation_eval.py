@@ -24,7 +24,7 @@ from shared.models.diffusion import generate
 from shared.utils.config import StrictConfig
 
 from .image_captions import load_image, read_manifest
-from .image_metrics import (FeatureFn, clip_score, extract_features, feature_statistics, frechet_distance,
+from .image_metrics import (FeatureFn, clip_score, extract_features, frechet_distance_of_features,
                             inception_feature_fn, kid_from_features, load_clip)
 
 
@@ -67,9 +67,9 @@ def score_images(real: torch.Tensor, generated: torch.Tensor, captions: Sequence
     network is None is left out."""
     out: dict[str, float] = {"n": float(len(generated))}
     if feature_fn is not None:
-        f_real = extract_features(feature_fn, real, batch_size).double()
+        f_real = extract_features(feature_fn, real, batch_size).double()           # (N, D)
         f_gen = extract_features(feature_fn, generated, batch_size).double()
-        out["fid"] = frechet_distance(*feature_statistics(f_real.numpy()), *feature_statistics(f_gen.numpy()))
+        out["fid"] = frechet_distance_of_features(f_real.numpy(), f_gen.numpy())
         out["kid"], out["kid_std"] = kid_from_features(f_real, f_gen, kid_subsets, kid_subset_size)
     if clip is not None:
         out["clip_score"] = clip_score(clip[0], clip[1], generated, list(captions), batch_size=batch_size)

@@ -1,9 +1,10 @@
 """Image-caption pairs from `data_dir` (larger scales): a JSON Lines manifest and image files.
 
 Layout: ``data_dir/captions.jsonl`` (or every ``*.jsonl`` under data_dir), one record per line,
-``{"image": "<path relative to the manifest>", "caption": "<text>"}``. Images are read with
-Pillow, resized so the short side is ``resolution`` and centre-cropped (SD2's preprocessing),
-then scaled to [-1, 1].
+``{"image": "<path relative to the manifest>", "caption": "<text>"}``; or a COCO captions file as COCO
+distributes it (``<coco>/annotations/captions_<split>.json``, images in ``<coco>/<split>/``), one record
+per caption. Images are read with Pillow, resized so the short side is ``resolution`` and
+centre-cropped (SD2's preprocessing), then scaled to [-1, 1].
 
     records = read_manifest(data_dir)
     tok = load_caption_tokenizer(tokenizer_path, captions=[r.caption for r in records])
@@ -36,8 +37,11 @@ class ImageCaption:
 
 def read_manifest(path: str | Path) -> list[ImageCaption]:
     """Every record of a manifest file; or, for a folder, of folder/captions.jsonl, else of all *.jsonl
-    files under it (sorted). Image paths are relative to their manifest's folder."""
+    files under it (sorted). Image paths are relative to their manifest's folder. A ``.json`` file is read
+    as COCO captions (`read_coco_captions`)."""
     root = Path(path)
+    if root.is_file() and root.suffix == ".json":
+        return read_coco_captions(root)
     if root.is_file():
         files = [root]
     else:
@@ -54,6 +58,29 @@ def read_manifest(path: str | Path) -> list[ImageCaption]:
                 raise ValueError(f"{f}:{n}: a record needs 'image' and 'caption', got keys {sorted(rec)}")
             out.append(ImageCaption(f.parent / rec["image"], str(rec["caption"])))
     return out
+
+
+def coco_image_dir(annotations: str | Path) -> Path:
+    """Where COCO keeps the images of ``<coco>/annotations/captions_<split>.json``: ``<coco>/<split>``."""
+    annotations = Path(annotations)
+    return annotations.parent.parent / annotations.stem.removeprefix("captions_")
+
+
+def read_coco_captions(path: str | Path) -> list[ImageCaption]:
+    """One record per caption of a COCO captions file (``{"images": [{"id", "file_name", ...}],
+    "annotations": [{"id", "image_id", "caption"}]}``, e.g. captions_val2014.json), ordered by image id and
+    then annotation id, so an image's first record holds its first caption. Images: `coco_image_dir`."""
+    path = Path(path)
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+        raise ValueError(f"{path}: a COCO captions file needs 'images' and 'annotations'")
+    files = {im["id"]: im["file_name"] for im in data["images"]}
+    missing = sorted({a["image_id"] for a in data["annotations"]} - set(files))
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} annotated image ids are not in 'images' (e.g. {missing[:3]})")
+    folder = coco_image_dir(path)
+    rows = sorted(data["annotations"], key=lambda a: (a["image_id"], a["id"]))
+    return [ImageCaption(folder / files[a["image_id"]], a["caption"].strip()) for a in rows]
 
 
 def write_scene_manifest(root: str | Path, images: int, image_size: int, seed: int,
@@ -112,33 +139,39 @@ def load_caption_tokenizer(path: str | None, captions: Sequence[str] = (), max_l
     return WordTokenizer.from_texts(captions, max_length=max_length, max_vocab=max_vocab)
 
 
-class ImageCaptionStream:
-    """Endless, shuffled, rank-sharded, resumable batches of {"images", "input_ids"}."""
+class ShardedShuffleStream:
+    """The order rules of the caption streams: an endless sequence of global batches of ``batch_size x
+    world_size`` rows, read from a permutation of ``size`` rows drawn per epoch from (seed, epoch); a new
+    epoch starts when the rest of the permutation cannot fill a global batch, and rank r reads slice r of
+    every global batch. Resumable with ``state_dict`` / ``load_state_dict``. Subclasses turn this rank's
+    ``next_rows()`` into a batch in ``__next__``; ``what`` names the rows in errors."""
 
-    def __init__(self, records: Sequence[ImageCaption], tokenizer, resolution: int, batch_size: int, *,
-                 rank: int = 0, world_size: int = 1, seed: int = 0):
-        if batch_size * world_size > len(records):
-            raise ValueError(f"{len(records)} records cannot fill a global batch of {batch_size} x {world_size}")
-        self.records, self.tokenizer, self.resolution = list(records), tokenizer, resolution
-        self.batch_size, self.rank, self.world_size, self.seed = batch_size, rank, world_size, seed
+    def __init__(self, size: int, batch_size: int, *, rank: int = 0, world_size: int = 1, seed: int = 0,
+                 what: str = "records"):
+        if batch_size * world_size > size:
+            raise ValueError(f"{size} {what} cannot fill a global batch of {batch_size} x {world_size}")
+        self.size, self.batch_size, self.rank, self.world_size, self.seed = size, batch_size, rank, world_size, seed
         self.epoch, self.pos = 0, 0
+        self._epoch_order: tuple[int, np.ndarray] | None = None
 
-    def __iter__(self) -> ImageCaptionStream:
+    def __iter__(self):
         return self
 
     def _order(self) -> np.ndarray:
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.records))
+        """(size,) the current epoch's permutation (drawn once per epoch)."""
+        if self._epoch_order is None or self._epoch_order[0] != self.epoch:
+            self._epoch_order = (self.epoch, np.random.default_rng([self.seed, self.epoch]).permutation(self.size))
+        return self._epoch_order[1]
 
-    def __next__(self) -> dict[str, torch.Tensor]:
+    def next_rows(self) -> np.ndarray:
+        """(batch_size,) this rank's row indices of the next global batch; advances the position."""
         per_step = self.batch_size * self.world_size
-        if self.pos + per_step > len(self.records):
+        if self.pos + per_step > self.size:
             self.epoch, self.pos = self.epoch + 1, 0
         start = self.pos + self.rank * self.batch_size
-        rows = [self.records[i] for i in self._order()[start:start + self.batch_size]]
+        rows = self._order()[start:start + self.batch_size]
         self.pos += per_step
-        images = torch.stack([load_image(r.image, self.resolution) for r in rows])
-        ids, _ = self.tokenizer.encode([r.caption for r in rows])
-        return {"images": images, "input_ids": ids}
+        return rows
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "pos": self.pos, "seed": self.seed, "world_size": self.world_size}
@@ -147,3 +180,18 @@ class ImageCaptionStream:
         if state["world_size"] != self.world_size or state["seed"] != self.seed:
             raise ValueError(f"stream state {state} does not fit world_size={self.world_size}, seed={self.seed}")
         self.epoch, self.pos = state["epoch"], state["pos"]
+
+
+class ImageCaptionStream(ShardedShuffleStream):
+    """Endless, shuffled, rank-sharded, resumable batches of {"images", "input_ids"}."""
+
+    def __init__(self, records: Sequence[ImageCaption], tokenizer, resolution: int, batch_size: int, *,
+                 rank: int = 0, world_size: int = 1, seed: int = 0):
+        super().__init__(len(records), batch_size, rank=rank, world_size=world_size, seed=seed, what="records")
+        self.records, self.tokenizer, self.resolution = list(records), tokenizer, resolution
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        rows = [self.records[i] for i in self.next_rows()]
+        images = torch.stack([load_image(r.image, self.resolution) for r in rows])      # (B, 3, R, R)
+        ids, _ = self.tokenizer.encode([r.caption for r in rows])                       # (B, L)
+        return {"images": images, "input_ids": ids}

@@ -4,8 +4,9 @@ FID (Heusel et al. 2017): fit a Gaussian to the features of real and of generate
 the Frechet distance ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)). The features come from
 a feature network: at smoke scale a `SceneRecognizer` trained here (`recognizer_feature_fn`); at
 full scale the standard FID Inception-v3 pool features from the local weights file
-(`inception_feature_fn`, `fid_inception`). FID from a few hundred samples is biased upwards; only
-compare numbers computed with the same feature network and the same sample sizes.
+(`inception_feature_fn`, `fid_inception`; `frechet_distance_of_features` computes FID from the two
+feature sets, exactly also when there are fewer samples than dimensions). FID from a few hundred samples is
+biased upwards; only compare numbers computed with the same feature network and the same sample sizes.
 
 Caption consistency: a separately trained recognizer reads each generated image's attributes and
 we count how often they match what the caption asked for (per attribute, and all at once).
@@ -41,6 +42,30 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
         covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     covmean = covmean.real
     return float(max(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean), 0.0))
+
+
+def frechet_distance_of_features(real: torch.Tensor | np.ndarray, generated: torch.Tensor | np.ndarray) -> float:
+    """FID of features (N_r, D) and (N_g, D). With at least as many samples as dimensions in both sets the
+    covariances are fitted and ``frechet_distance`` takes the matrix square root (pytorch-fid's way). With
+    fewer (the covariances are singular, where sqrtm is slow and inexact) the trace term is exact from the
+    centred features X_r, X_g: the nonzero eigenvalues of S_r S_g are the squared singular values of
+    X_r X_g^T / sqrt((N_r - 1)(N_g - 1)), so Tr((S_r S_g)^(1/2)) is that (N_r, N_g) matrix's nuclear norm."""
+    x, y = np.asarray(real, dtype=np.float64), np.asarray(generated, dtype=np.float64)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or min(len(x), len(y)) < 2:
+        raise ValueError(f"features must be (N >= 2, D) with the same D, got {x.shape} and {y.shape}")
+    if min(len(x), len(y)) > x.shape[1]:
+        return frechet_distance(*feature_statistics(x), *feature_statistics(y))
+    return max(_frechet_low_rank(x, y), 0.0)
+
+
+def _frechet_low_rank(x: np.ndarray, y: np.ndarray) -> float:
+    """||mu_x - mu_y||^2 + Tr(S_x) + Tr(S_y) - 2 Tr((S_x S_y)^(1/2)) of features (N_x, D), (N_y, D), from
+    (N_x, N_y)-sized products only."""
+    cx, cy = x - x.mean(0), y - y.mean(0)
+    nx, ny = len(x) - 1, len(y) - 1
+    diff = x.mean(0) - y.mean(0)
+    trace_sqrt = np.linalg.svd(cx @ cy.T, compute_uv=False).sum() / np.sqrt(nx * ny)
+    return float(diff @ diff + (cx * cx).sum() / nx + (cy * cy).sum() / ny - 2 * trace_sqrt)
 
 
 @torch.no_grad()

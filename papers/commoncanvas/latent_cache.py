@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from papers.commoncanvas.image_captions import load_image
+from papers.commoncanvas.image_captions import ShardedShuffleStream, load_image
 
 META_FILE = "meta.json"
 
@@ -60,10 +60,9 @@ class CaptionedImages(torch.utils.data.Dataset):
         return int(self.rows[i]), load_image(r.image, self.resolution), r.caption
 
 
-class LatentCaptionStream:
+class LatentCaptionStream(ShardedShuffleStream):
     """Endless, shuffled, rank-sharded, resumable batches of {"latents", "text_embeds"} from a cache
-    folder; the same order rules as `image_captions.ImageCaptionStream` (a permutation per epoch from
-    (seed, epoch), each rank its own slice of every global batch)."""
+    folder; the order rules of `image_captions.ImageCaptionStream` (`ShardedShuffleStream`)."""
 
     def __init__(self, cache: str | Path, batch_size: int, *, rank: int = 0, world_size: int = 1, seed: int = 0):
         cache = Path(cache)
@@ -74,38 +73,16 @@ class LatentCaptionStream:
         self.latents = [np.load(cache / f"{p}.latents.npy", mmap_mode="r") for p in parts]
         self.text = [np.load(cache / f"{p}.text.npy", mmap_mode="r") for p in parts]
         self.offsets = np.cumsum([0] + [len(a) for a in self.latents])
-        self.size = int(self.offsets[-1])
-        if batch_size * world_size > self.size:
-            raise ValueError(f"{self.size} cached rows cannot fill a global batch of {batch_size} x {world_size}")
-        self.batch_size, self.rank, self.world_size, self.seed = batch_size, rank, world_size, seed
-        self.epoch, self.pos = 0, 0
-
-    def __iter__(self) -> LatentCaptionStream:
-        return self
+        super().__init__(int(self.offsets[-1]), batch_size, rank=rank, world_size=world_size, seed=seed,
+                         what="cached rows")
 
     def __len__(self) -> int:
         return self.size
 
-    def _order(self) -> np.ndarray:
-        return np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
-
     def __next__(self) -> dict[str, torch.Tensor]:
-        per_step = self.batch_size * self.world_size
-        if self.pos + per_step > self.size:
-            self.epoch, self.pos = self.epoch + 1, 0
-        start = self.pos + self.rank * self.batch_size
-        rows = self._order()[start:start + self.batch_size]
-        self.pos += per_step
+        rows = self.next_rows()
         parts = np.searchsorted(self.offsets, rows, side="right") - 1
-        latents = np.stack([self.latents[k][r - self.offsets[k]] for k, r in zip(parts, rows)])
-        text = np.stack([self.text[k][r - self.offsets[k]] for k, r in zip(parts, rows)])
+        latents = np.stack([self.latents[k][r - self.offsets[k]] for k, r in zip(parts, rows)])   # (B, c, s, s)
+        text = np.stack([self.text[k][r - self.offsets[k]] for k, r in zip(parts, rows)])         # (B, L, D)
         return {"latents": torch.from_numpy(latents.astype(np.float32)),
                 "text_embeds": torch.from_numpy(text.astype(np.float32))}
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "pos": self.pos, "seed": self.seed, "world_size": self.world_size}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        if state["world_size"] != self.world_size or state["seed"] != self.seed:
-            raise ValueError(f"stream state {state} does not fit world_size={self.world_size}, seed={self.seed}")
-        self.epoch, self.pos = state["epoch"], state["pos"]

@@ -18,6 +18,7 @@ import dataclasses
 import torch
 from torch import nn
 
+from papers.commoncanvas.image_captions import coco_image_dir
 from papers.commoncanvas.scales import NOTEBOOKS
 from papers.commoncanvas.scene_recognizer import RecognizerConfig, SceneRecognizer
 from papers.commoncanvas.scene_t2i import scene_t2i_config
@@ -146,7 +147,8 @@ def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
 
 
 def requirements(notebook: str, spec) -> list[DataRequirement]:
-    """sd2_full_scale: the caption manifest and the local tokenizer / text tower / autoencoder folders."""
+    """sd2_full_scale: the caption manifest, the local tokenizer / text tower / autoencoder folders and the
+    evaluation's files."""
     if notebook != "sd2_full_scale" or not spec.needs_data_dir:
         return []
     reqs = [DataRequirement(spec.manifest, "jsonl", "image + caption manifest")]
@@ -155,4 +157,21 @@ def requirements(notebook: str, spec) -> list[DataRequirement]:
     for path, what in ((spec.text_encoder_path, "text encoder"), (spec.autoencoder_path, "autoencoder")):
         if path:
             reqs.append(DataRequirement(path, "hf_checkpoint", what))
+    return reqs + evaluation_requirements(spec.evaluation)
+
+
+def evaluation_requirements(evaluation) -> list[DataRequirement]:
+    """The files a GenerationEvalSpec reads: its caption set (a COCO captions .json and COCO's image
+    folder beside it, or a .jsonl manifest), the FID Inception weights and the CLIP folder."""
+    if evaluation is None:
+        return []
+    if evaluation.manifest.endswith(".json"):
+        reqs = [DataRequirement(evaluation.manifest, "json", "COCO captions (evaluation)"),
+                DataRequirement(str(coco_image_dir(evaluation.manifest)), "dir", "COCO images (evaluation)")]
+    else:
+        reqs = [DataRequirement(evaluation.manifest, "jsonl", "image + caption manifest (evaluation)")]
+    if evaluation.fid_weights:
+        reqs.append(DataRequirement(evaluation.fid_weights, "file", "FID Inception-v3 weights"))
+    if evaluation.clip_dir:
+        reqs.append(DataRequirement(evaluation.clip_dir, "hf_checkpoint", "CLIP (CLIP score)"))
     return reqs

@@ -282,6 +282,13 @@ SD2_SMOKE = {
     "ema": {"half_life_steps": 4.0, "update_every": 1, "start_step": 0},
     "speedups": {"attention": "sdpa", "low_precision_norms": True, "channels_last": False, "compile": False},
     "fresh": True, "sample_prompts": 4, "sampling_steps": 10,
+    # the full evaluation's code on files in the same formats that the notebook writes under data/ (COCO
+    # captions of generated scenes, an FID Inception state dict and a tiny CLIP, both with random weights):
+    # the scores only check the path; 4 images keep the 299 px Inception cheap on a CPU
+    "evaluation": {"manifest": "coco/annotations/captions_val2014.json", "images": 4,
+                   "fid_weights": "fid/pt_inception-random-weights.pth", "clip_dir": "clip-tiny-random",
+                   "resolution": 32, "sampling_steps": 10, "guidance_scale": 3.0, "micro_batch_size": 8,
+                   "kid_subsets": 100, "kid_subset_size": 1000},
 }
 SD2_SMALL = {
     **SD2_SMOKE,
@@ -298,6 +305,7 @@ SD2_SMALL = {
     "ema": {"half_life_steps": 500.0, "update_every": 1, "start_step": 1000},
     "speedups": {"attention": "sdpa", "low_precision_norms": True, "channels_last": True, "compile": True},
     "fresh": False, "sample_prompts": 8, "sampling_steps": 25,
+    "evaluation": {**SD2_SMOKE["evaluation"], "images": 64, "resolution": 64, "sampling_steps": 25},
 }
 SD2_FULL = {
     **SD2_SMOKE,
@@ -313,7 +321,7 @@ SD2_FULL = {
     "train": {"global_batch_size": 2048, "micro_batch_size": 8, "optimizer": "adamw", "lr": 1e-4,
               "warmup_steps": 10_000, "schedule": "constant", "betas": [0.9, 0.999], "eps": 1e-8,
               "weight_decay": 0.01, "weight_decay_scaling": "lr", "decay_norm_and_bias": True,
-              "precision": "bf16", "parallelism": "fsdp", "log_every": 100, "checkpoint_every": 10_000,
+              "precision": "amp_fp16", "parallelism": "fsdp_grad_op", "log_every": 100, "checkpoint_every": 10_000,
               "progress_bar": True, "grad_clip": None},
     # no EMA at 256 px; at 512 px smoothing 0.9999 per step (half life -1 / log2(0.9999) steps) from step 800k
     "ema": {"half_life_steps": 6931.1252, "update_every": 1, "start_step": 800_000}, "ema_phases": ["512px"],

@@ -23,7 +23,7 @@ From representations:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -286,10 +286,31 @@ SCORE_NAMES = ("el2n", "margin", "confidence", "entropy", "loss", "forgetting", 
                "grand", "vog", "prediction_depth")
 
 
-def run_scores(logits: torch.Tensor, labels: torch.Tensor, grand: torch.Tensor | None = None,
+def later_epoch_column(score: str, epoch: int) -> str:
+    """The column of `score` ("grand" or "el2n") taken at a later epoch than its first: "grand_ep20".
+    The first epoch's column keeps the plain name, so a run that takes it once has SCORE_NAMES only."""
+    return f"{score}_ep{epoch}"
+
+
+def score_names(grand_epochs: Sequence[int] = (), el2n_epochs: Sequence[int] = ()) -> tuple[str, ...]:
+    """Every score column of a run: SCORE_NAMES, then one column per later GraNd epoch and per later
+    EL2N epoch (the epochs in the order they are taken)."""
+    return (SCORE_NAMES + tuple(later_epoch_column("grand", e) for e in grand_epochs[1:])
+            + tuple(later_epoch_column("el2n", e) for e in el2n_epochs[1:]))
+
+
+def _by_epoch(value):
+    """A value taken at one epoch (or None) as {epoch: value}, like one taken at several."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return {} if value is None else {None: value}
+
+
+def run_scores(logits: torch.Tensor, labels: torch.Tensor,
+               grand: torch.Tensor | Mapping[int, torch.Tensor] | None = None,
                vog: torch.Tensor | None = None, representations: Sequence[torch.Tensor] | None = None,
-               pd_k: int = 30, el2n_at: int | None = None, prediction_depths: torch.Tensor | None = None
-               ) -> dict[str, np.ndarray]:
+               pd_k: int = 30, el2n_at: int | Mapping[int, int] | None = None,
+               prediction_depths: torch.Tensor | None = None) -> dict[str, np.ndarray]:
     """Every score of one run from its records: logits [T, N, C] of T evaluations during training,
     labels [N], GraNd [N] and VoG [N] if computed, and the final model's layer representations
     (or prediction_depths [N] computed already, e.g. by streamed_prediction_depth).
@@ -298,16 +319,19 @@ def run_scores(logits: torch.Tensor, labels: torch.Tensor, grand: torch.Tensor |
     as the nn_example_difficulty scripts average them over checkpoints (cf. the area under the
     margin of Pleiss et al. 2020); el2n_at: EL2N of that one evaluation instead (Paul et al.'s
     early-training EL2N). Training-dynamics scores use the T evaluations' correctness.
-    Prediction depth from representations uses the final evaluation's predictions as targets."""
+    Prediction depth from representations uses the final evaluation's predictions as targets.
+
+    Taken at several epochs: grand as {epoch: [N]}, el2n_at as {epoch: evaluation index}. The first
+    epoch fills "grand" / "el2n", each later one its own column (later_epoch_column: "grand_ep20")."""
     point = pointwise_scores(logits, labels)
     out = {name: point[name].mean(0).numpy() for name in ("el2n", "margin", "confidence", "entropy", "loss")}
-    if el2n_at is not None:
-        out["el2n"] = point["el2n"][el2n_at].numpy()
+    for i, (epoch, at) in enumerate(_by_epoch(el2n_at).items()):
+        out["el2n" if i == 0 else later_epoch_column("el2n", epoch)] = point["el2n"][at].numpy()
     correct = logits.argmax(-1) == labels
     out["forgetting"] = forgetting_events(correct).numpy().astype(float)
     out["first_learned"] = first_learned(correct).numpy().astype(float)
-    if grand is not None:
-        out["grand"] = np.asarray(grand, dtype=float)
+    for i, (epoch, g) in enumerate(_by_epoch(grand).items()):
+        out["grand" if i == 0 else later_epoch_column("grand", epoch)] = np.asarray(g, dtype=float)
     if vog is not None:
         out["vog"] = np.asarray(vog, dtype=float)
     if prediction_depths is not None:

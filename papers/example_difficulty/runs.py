@@ -1,21 +1,28 @@
 """Many training runs of several architectures, every difficulty score per example (Kwok et al. 2024).
 
-    train_set, test_set = load_image_data(spec.data, data_dir)
-    scored = scored_subset(train_set, spec.score_examples)
-    result = train_runs(spec, train_set, test_set, scored, seed)
-    save_scores(run.out_dir / "scores.npz", result, scored, with_images=True)
+    for data_spec in spec.data_specs():                     # one data set, or several at full scale
+        train_set, test_set = load_image_data(data_spec, data_dir)
+        scored = scored_subset(train_set, spec.score_examples)
+        result = train_runs(spec, train_set, test_set, scored, seed)
+        save_scores(scores_file(out_dir, data_spec.name, spec.dataset_names), result, scored, with_images=True)
+    scores = {name: read_scores(path) for name, path in scores_files(out_dir).items()}
 
 Each run trains through the shared vision pipeline with an ExampleRecorder callback (logits of
-every scored example at regular evaluations, VoG, GraNd at one step), then scores the final model's
-layer representations (prediction depth).
+every scored example at regular evaluations, VoG, GraNd at the chosen epochs), then scores the final
+model's layer representations (prediction depth).
+
+Outputs of a run of one data set keep their plain names (scores.npz, tables/runs.csv, metrics as
+they are); with several, each data set's outputs carry its name (scores_cifar100.npz, runs_cifar100)
+and the metrics are keyed by data set (output_name, by_dataset).
 """
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -28,21 +35,31 @@ from shared.pipelines.vision_classification import (ClassifierTrainSpec, ImageDa
 from shared.train.classification import accuracy
 from shared.utils.config import StrictConfig
 
-from .difficulty import SCORE_NAMES, layer_representations, run_scores, streamed_prediction_depth
+from .difficulty import SCORE_NAMES, layer_representations, run_scores, score_names, streamed_prediction_depth
 from .example_records import ExampleRecorder
 
 PD_TARGETS = ("predictions", "labels")
+T = TypeVar("T")
+
+
+def _epochs(value: int | tuple[int, ...] | None) -> tuple[int, ...]:
+    return () if value is None else (value,) if isinstance(value, int) else tuple(value)
 
 
 @dataclass
 class TrainRunsSpec(StrictConfig):
     """01_train_runs: `runs_per_arch` runs of every architecture (a flavour name or VisionConfig
-    fields) for `epochs` epochs; `evals_per_epoch` recorded evaluations per epoch; GraNd at the end
-    of epoch `grand_epoch`; prediction depth with k = `pd_k` neighbours. score_examples: record a
-    fixed random subset of the training set of this size (None: all of it).
+    fields) for `epochs` epochs; `evals_per_epoch` recorded evaluations per epoch; prediction depth
+    with k = `pd_k` neighbours. score_examples: record a fixed random subset of the training set of
+    this size (None: all of it).
 
+    datasets: the data sets trained and scored one after another, each `data` with its name
+    replaced; data.name must be the first (None: data.name alone).
+    grand_epoch: GraNd at the end of this epoch, or of each of several (ascending).
+    el2n_epoch: EL2N from the evaluation at the end of this epoch, or of each of several (None:
+    averaged over evaluations). Of several epochs, the first fills the "grand" / "el2n" score and
+    each later one a column of its own ("grand_ep20"; difficulty.later_epoch_column).
     arch_train: per-architecture overrides of `train` fields (e.g. the MLP's own optimizer).
-    el2n_epoch: EL2N from the evaluation at the end of this epoch (None: averaged over evaluations).
     grand_batch_size: examples per GraNd chunk (one parameter gradient each held in memory).
     pd_targets: the k-NN probes' labels and targets, "predictions" (the final model's; Baldock et
     al.) or "labels"; pd_leave_one_out: whether a point is left out of its own neighbours;
@@ -55,17 +72,18 @@ class TrainRunsSpec(StrictConfig):
     epochs: int
     runs_per_arch: int
     evals_per_epoch: int = 2
-    grand_epoch: int = 1
+    grand_epoch: int | tuple[int, ...] = 1
     pd_k: int = 15
     score_examples: int | None = None
     threads: int = 0
     needs_data_dir: bool = False
     arch_train: dict[str, dict[str, Any]] = field(default_factory=dict)
-    el2n_epoch: int | None = None
+    el2n_epoch: int | tuple[int, ...] | None = None
     grand_batch_size: int = 256
     pd_targets: str = "predictions"
     pd_leave_one_out: bool = True
     pd_stream: bool = False
+    datasets: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for model in self.archs.values():
@@ -79,8 +97,39 @@ class TrainRunsSpec(StrictConfig):
             self.train_for(arch)
         if self.pd_targets not in PD_TARGETS:
             raise ValueError(f"pd_targets={self.pd_targets!r} is not valid; choose one of {list(PD_TARGETS)}")
-        if self.el2n_epoch is not None and not 1 <= self.el2n_epoch <= self.epochs:
-            raise ValueError(f"el2n_epoch must be in [1, epochs={self.epochs}], got {self.el2n_epoch}")
+        for name, epochs in (("grand_epoch", self.grand_epochs), ("el2n_epoch", self.el2n_epochs)):
+            if any(not 1 <= e <= self.epochs for e in epochs):
+                raise ValueError(f"{name} must be in [1, epochs={self.epochs}], got {list(epochs)}")
+            if list(epochs) != sorted(set(epochs)):
+                raise ValueError(f"{name} must list distinct epochs in ascending order, got {list(epochs)}")
+        if not self.grand_epochs:
+            raise ValueError("grand_epoch needs at least one epoch")
+        if self.datasets is not None:
+            if not self.datasets or len(set(self.datasets)) != len(self.datasets):
+                raise ValueError(f"datasets must name distinct data sets, got {list(self.datasets)}")
+            if self.datasets[0] != self.data.name:
+                raise ValueError(f"data.name={self.data.name!r} must be the first of datasets "
+                                 f"{list(self.datasets)} (data holds the fields every data set shares)")
+            self.data_specs()
+
+    @property
+    def grand_epochs(self) -> tuple[int, ...]:
+        """The epochs at whose end GraNd is taken, ascending."""
+        return _epochs(self.grand_epoch)
+
+    @property
+    def el2n_epochs(self) -> tuple[int, ...]:
+        """The epochs of the one-evaluation EL2N columns, ascending (empty: EL2N averaged over evaluations)."""
+        return _epochs(self.el2n_epoch)
+
+    @property
+    def dataset_names(self) -> tuple[str, ...]:
+        """The data sets, in the order they are trained."""
+        return tuple(self.datasets) if self.datasets is not None else (self.data.name,)
+
+    def data_specs(self) -> list[ImageDataSpec]:
+        """`data` for each data set (its name replaced; ImageDataSpec checks the name)."""
+        return [dataclasses.replace(self.data, name=name) for name in self.dataset_names]
 
     def train_for(self, arch: str) -> ClassifierTrainSpec:
         """`train` with the architecture's overrides from arch_train applied."""
@@ -125,10 +174,15 @@ def describe(spec: TrainRunsSpec, train_set: ImageSet, test_set: ImageSet, score
 def train_runs(spec: TrainRunsSpec, train_set: ImageSet, test_set: ImageSet, scored: ImageSet,
                seed: int = 0) -> RunsResult:
     """Run r of architecture a uses seed 1000 * seed + 100 * a + r for its initialisation and batch
-    order; every score of `scored` per run (papers.example_difficulty.difficulty.SCORE_NAMES)."""
+    order; every score of `scored` per run (papers.example_difficulty.difficulty.score_names: SCORE_NAMES,
+    then GraNd and EL2N at their later epochs)."""
     spe, every = schedule(spec, train_set)
-    grand_step = spec.grand_epoch * spe
-    scores = {name: [] for name in SCORE_NAMES}
+    off_evaluation = [epoch for epoch in spec.el2n_epochs if epoch * spe % every]
+    if off_evaluation:
+        raise ValueError(f"el2n_epoch {off_evaluation}: the epoch's end is not a recorded evaluation ({spe} steps per "
+                         f"epoch, an evaluation every {every}); take evals_per_epoch that divides {spe}")
+    grand_steps = {epoch: epoch * spe for epoch in spec.grand_epochs}
+    scores = {name: [] for name in score_names(spec.grand_epochs, spec.el2n_epochs)}
     rows = []
     evaluations = 0
     started = time.time()
@@ -137,14 +191,14 @@ def train_runs(spec: TrainRunsSpec, train_set: ImageSet, test_set: ImageSet, sco
             run_seed = 1000 * seed + 100 * a + r
             torch.manual_seed(run_seed)
             model = build_classifier(model_spec, train_set)
-            recorder = ExampleRecorder(scored.x, scored.y, every=every, grand_at=(grand_step,),
+            recorder = ExampleRecorder(scored.x, scored.y, every=every, grand_at=tuple(grand_steps.values()),
                                        grand_batch_size=spec.grand_batch_size)
             t0 = time.time()
             trainer = train_classifier(model, train_set, spec.train_for(arch), seed=run_seed,
                                        max_steps=spec.epochs * spe, log_every=spe, callbacks=[recorder],
                                        eval_sets={"test": test_set})
             logits = recorder.logits
-            el2n_at = None if spec.el2n_epoch is None else recorder.steps.index(spec.el2n_epoch * spe)
+            el2n_at = {epoch: recorder.steps.index(epoch * spe) for epoch in spec.el2n_epochs}
             if spec.pd_stream or spec.pd_targets != "predictions" or not spec.pd_leave_one_out:
                 targets = logits[-1].argmax(-1) if spec.pd_targets == "predictions" else scored.y
                 depths = streamed_prediction_depth(model, scored.x, targets, k=spec.pd_k,
@@ -156,11 +210,11 @@ def train_runs(spec: TrainRunsSpec, train_set: ImageSet, test_set: ImageSet, sco
                 depths = None
                 reps = layer_representations(model, scored.x)
                 layers = len(reps)
-            per_example = run_scores(logits, scored.y, grand=recorder.grand[grand_step], vog=recorder.vog(),
-                                     representations=reps, pd_k=spec.pd_k, el2n_at=el2n_at,
-                                     prediction_depths=depths)
-            for name in SCORE_NAMES:
-                scores[name].append(per_example[name])
+            per_example = run_scores(logits, scored.y, vog=recorder.vog(), representations=reps, pd_k=spec.pd_k,
+                                     grand={epoch: recorder.grand[step] for epoch, step in grand_steps.items()},
+                                     el2n_at=el2n_at, prediction_depths=depths)
+            for name, per_run in scores.items():
+                per_run.append(per_example[name])
             evaluations = len(recorder.steps)
             rows.append({"arch": arch, "run": r, "seed": run_seed, "test_acc": trainer.history.final("test/acc"),
                          "train_acc": accuracy(model, scored), "layers": layers, "seconds": time.time() - t0})
@@ -176,3 +230,66 @@ def save_scores(path: str | Path, result: RunsResult, scored: ImageSet, with_ima
                         example_index=scored.indices.numpy(), images=scored.x.numpy() if with_images else np.zeros(0),
                         **result.scores)
     return Path(path)
+
+
+# ---- one data set or several: where each one's outputs go -----------------------------------------
+
+SCORES_FILE_FIELDS = ("arch", "labels", "example_index", "images")
+
+
+@dataclass
+class ScoresFile:
+    """One data set's scores.npz: arch [R], labels [N], example_index [N], images [N, C, H, W] (or
+    empty), and scores: name -> [R, N] (SCORE_NAMES first, then the later-epoch columns)."""
+
+    arch: np.ndarray
+    labels: np.ndarray
+    example_index: np.ndarray
+    images: np.ndarray
+    scores: dict[str, np.ndarray]
+
+    @property
+    def archs(self) -> list[str]:
+        """The architectures in the order they were trained."""
+        return list(dict.fromkeys(self.arch.tolist()))
+
+
+def output_name(stem: str, dataset: str, datasets: Sequence[str]) -> str:
+    """An output's name: `stem` in a run of one data set (as smoke and small scale write it),
+    `stem_<dataset>` for each of several."""
+    return stem if len(datasets) == 1 else f"{stem}_{dataset}"
+
+
+def by_dataset(values: Mapping[str, T]) -> T | dict[str, T]:
+    """A metric or claim value per data set as recorded: the value itself for one data set, else
+    {data set: value}."""
+    return next(iter(values.values())) if len(values) == 1 else dict(values)
+
+
+def text_by_dataset(texts: Mapping[str, str]) -> str:
+    """A note per data set as one text: the note itself for one data set, else "cifar10: ...; cifar100: ..."."""
+    return next(iter(texts.values())) if len(texts) == 1 else "; ".join(f"{d}: {t}" for d, t in texts.items())
+
+
+def scores_file(out_dir: str | Path, dataset: str, datasets: Sequence[str]) -> Path:
+    """Where 01_train_runs writes `dataset`'s scores: scores.npz, or scores_<dataset>.npz of several."""
+    return Path(out_dir) / f"{output_name('scores', dataset, datasets)}.npz"
+
+
+def scores_files(scores_dir: str | Path) -> dict[str, Path]:
+    """The scores files of one 01_train_runs run, by data set: {"": scores.npz} for a run of one data
+    set, else {name: scores_<name>.npz} in name order."""
+    scores_dir = Path(scores_dir)
+    if (scores_dir / "scores.npz").exists():
+        return {"": scores_dir / "scores.npz"}
+    found = {p.stem.removeprefix("scores_"): p for p in sorted(scores_dir.glob("scores_*.npz"))}
+    if not found:
+        raise FileNotFoundError(f"no scores.npz or scores_<data set>.npz in {scores_dir}; run 01_train_runs first")
+    return found
+
+
+def read_scores(path: str | Path) -> ScoresFile:
+    """A scores file that save_scores wrote."""
+    with np.load(path, allow_pickle=False) as data:
+        names = list(SCORE_NAMES) + [n for n in data.files if n not in SCORE_NAMES and n not in SCORES_FILE_FIELDS]
+        return ScoresFile(**{k: data[k] for k in SCORES_FILE_FIELDS}, scores={n: data[n] for n in names})

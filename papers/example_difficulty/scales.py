@@ -4,12 +4,13 @@ smoke: a 2-core CPU. Digits (stratified 70/30 split, scores on the 1,258 trainin
        a small ResNet, 8 runs each, 12 epochs of AdamW.
 small: one GPU: wider models, a VGG too, 16 runs each, 20 epochs.
 full:  the authors' open_lth runs (devinkwok/open_lth scripts/run-metrics.sh, all-run-metrics.sh;
-       nn_example_difficulty scripts/train_models.sh) on CIFAR-10 from data_dir: ResNet-20 at widths
-       8-64, ResNet-32/50, VGG-16 at widths 16-128, VGG-11/13/19 and the MLP 1024-512-128, 5 runs each,
-       160 epochs of the open_lth recipe (SGD 0.1, momentum 0.9, wd 1e-4, batch 128, LR / 10 at epochs
-       80 and 120, pad-4 crops and flips; the MLP: Adam 1e-3), every score on all 50,000 training
-       examples, recorded every epoch (GraNd and EL2N at epoch 10), prediction depth streamed layer by
-       layer. Each value's source is in the README's recipe card.
+       nn_example_difficulty scripts/train_models.sh) on CIFAR-10, then CIFAR-100, from data_dir (each
+       trained and scored on its own, results per data set): ResNet-20 at widths 8-64, ResNet-32/50,
+       VGG-16 at widths 16-128, VGG-11/13/19 and the MLP 1024-512-128, 5 runs each, 160 epochs of the
+       open_lth recipe (SGD 0.1, momentum 0.9, wd 1e-4, batch 128, LR / 10 at epochs 80 and 120, pad-4
+       crops and flips; the MLP: Adam 1e-3), every score on all 50,000 training examples, recorded every
+       epoch (GraNd and EL2N at epochs 10 and 20), prediction depth streamed layer by layer. Each value's
+       source is in the README's recipe card.
 """
 from __future__ import annotations
 
@@ -46,15 +47,16 @@ TRAIN_RUNS = {
                         "lenet": {"arch": "lenet", "channels": [16, 32], "hidden": [64]},
                         "resnet": {"arch": "resnet", "width": 16, "blocks": 2},
                         "vgg": {"arch": "vgg", "vgg_layers": [32, "M", 64, "M", 128]}}},
-    "full": {"data": {"name": "cifar10", "test_fraction": None}, "needs_data_dir": True, "score_examples": None,
+    "full": {"data": {"name": "cifar10", "test_fraction": None}, "datasets": ["cifar10", "cifar100"],
+             "needs_data_dir": True, "score_examples": None,
              "train": {"global_batch_size": 128, "optimizer": "sgd", "momentum": 0.9, "lr": 0.1, "weight_decay": 1e-4,
                        "schedule": "step", "milestones": [0.5, 0.75], "gamma": 0.1, "precision": "fp32",
                        "augment": {"pad": 4, "flip": True}},
              # open_lth's cifar_lenet default: Adam (torch defaults), lr 1e-3, no decay, no LR drops
              "arch_train": {"mlp": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.0, "betas": [0.9, 0.999],
                                     "schedule": "constant"}},
-             "evals_per_epoch": 1, "grand_epoch": 10, "el2n_epoch": 10, "grand_batch_size": 40, "pd_k": 30,
-             "pd_targets": "labels",
+             "evals_per_epoch": 1, "grand_epoch": [10, 20], "el2n_epoch": [10, 20], "grand_batch_size": 40,
+             "pd_k": 30, "pd_targets": "labels",
              "pd_leave_one_out": False, "pd_stream": True, "threads": 0, "runs_per_arch": 5, "epochs": 160,
              "archs": {"mlp": "cifar-mlp-1024-512-128", "vgg": "cifar-vgg-16", "resnet": "cifar-resnet-20",
                        "resnet20_w8": {"arch": "resnet", "width": 8, "blocks": 3},

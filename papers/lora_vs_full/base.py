@@ -33,6 +33,7 @@ from shared.data.tokenizer import train_bpe
 from shared.pipelines.lm_pretrain import HF_DIR, LMPretrainSpec, export_hf, train_lm
 from shared.train import run_training
 from shared.train.distributed import barrier, init_distributed
+from shared.train.model_files import load_transformers_lm
 from shared.utils.config import StrictConfig
 
 TOKENIZER_DIR = "tokenizer"        # the BPE of tokenizer_docs inside the run_dir (HF_DIR: the export)
@@ -164,23 +165,9 @@ def pretrain_base_main(config: dict[str, Any], run_dir: str) -> None:
 
 def load_base(folder: str | Path, dtype: torch.dtype | str | None = None, device: str | torch.device | None = None):
     """(LlamaForCausalLM, tokenizer) from a local folder: ours (export_hf) or a real checkpoint such as
-    Llama-2-7B. Never touches the hub. dtype: e.g. torch.bfloat16 or "bfloat16"; default float32 whatever
-    the checkpoint stores (Llama-2-7B is saved in float16, which must not become the master weights of full
-    finetuning); device: where to put the model (default CPU). A tokenizer without a pad token gets eos as
-    pad."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = Path(folder)
-    if not (folder / "config.json").exists():
-        raise FileNotFoundError(f"{folder} holds no transformers model (config.json missing)")
-    dtype = getattr(torch, dtype) if isinstance(dtype, str) else (dtype or torch.float32)
-    model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=dtype)
-    if device is not None:
-        model = model.to(device)
-    tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    return model, tok
+    Llama-2-7B (shared.train.model_files.load_transformers_lm: float32 by default whatever the checkpoint
+    stores; never the hub). A tokenizer without a pad token gets eos as pad."""
+    return load_transformers_lm(folder, dtype, device, pad_with_eos=True)
 
 
 def ensure_base(spec: BaseSpec, run_dir: str | Path, nproc_per_node: int = 1, nnodes: int = 1,

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from papers.lora_vs_full.base import load_base
+from papers.lora_vs_full.packing import PackedPairBatches
 from papers.lora_vs_full.tasks import (
     ConditionSpec,
     batch_rows,
@@ -57,6 +58,7 @@ from shared.eval.perplexity import evaluate_perplexity
 from shared.eval.spectral import DEFAULT_FRACTION, SpectrumCache, matrix_spectrum_row
 from shared.train import ResumableBatches, TrainConfig, Trainer, read_metrics
 from shared.train.distributed import barrier, full_state_dict, init_distributed
+from shared.train.lm import hf_lm_loss
 from shared.utils.runtime import default_device
 from shared.utils.config import StrictConfig
 
@@ -65,7 +67,6 @@ ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP = ("gate_proj", "up_proj", "down_proj")
 TARGETS = {"attention": ATTENTION, "mlp": MLP, "all": ATTENTION + MLP}
 GENERATION = ("none", "final")
-IGNORE_INDEX = -100
 SPEC_FILE = "spec.json"
 SPECTRA_FILE = "spectra.json"
 FINAL_FILE = "final_metrics.json"
@@ -240,17 +241,6 @@ def lora_deltas(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def hf_lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]):
-    """Mean next-token cross-entropy over batch["loss_mask"] of a transformers causal LM
-    (targets already shifted: logits at t are scored against targets[:, t])."""
-    targets = batch["targets"].long()
-    if "loss_mask" in batch:
-        targets = targets.masked_fill(~batch["loss_mask"].bool(), IGNORE_INDEX)
-    logits = model(input_ids=batch["input_ids"].long()).logits
-    loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
-    return loss, {"num_tokens": int((targets != IGNORE_INDEX).sum())}
-
-
 # --------------------------------------------------------------------------------------- callbacks
 class EvalAtSteps:
     """Run the trainer's evals at given steps (the trainer itself evaluates at max_steps)."""
@@ -416,11 +406,16 @@ def evaluate_base(config: dict[str, Any]) -> dict[str, float]:
 
 # -------------------------------------------------------------------------------------- entry point
 def build_train_data(task: ConditionSpec, tokenizer, material, cfg, rank: int, world_size: int):
-    """IFT: endless shuffled batches of the encoded pairs; CPT: a one-stream Mixture of packed text."""
+    """IFT: endless shuffled batches of the encoded pairs, one right-padded example per row or (the task's
+    packing_ratio) packed sequences of max_len tokens; CPT: a one-stream Mixture of packed text."""
     micro = cfg.micro_batch_size or (cfg.global_batch_size or 1) // world_size
     if task.regime == "ift":        # the order of the data follows the training seed, the data the task's
-        return ResumableBatches(encode_pairs(tokenizer, material.train_pairs, task.max_len), micro,
-                                rank=rank, world_size=world_size, seed=cfg.seed)
+        pairs = encode_pairs(tokenizer, material.train_pairs, task.max_len)
+        if task.packing_ratio is not None:
+            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+            return PackedPairBatches(pairs, task.packing_ratio, task.packing_group, task.max_len, micro,
+                                     rank=rank, world_size=world_size, seed=cfg.seed, pad_id=pad)
+        return ResumableBatches(pairs, micro, rank=rank, world_size=world_size, seed=cfg.seed)
     ds = cpt_dataset(task, tokenizer, material)
     gbs = cfg.global_batch_size or micro * world_size * (cfg.grad_accum or 1)
     return Mixture({"cpt": ds}, {"cpt": 1.0}, global_batch_size=gbs, total_steps=cfg.max_steps,

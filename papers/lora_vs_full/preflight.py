@@ -3,7 +3,8 @@
 01_pretrain_base pretrains a small base at smoke / small scale and reads Llama-2-7B at full.
 02_learning_forgetting: the LR sweep (condition x {full, main LoRA} x LR x duration), the LoRA
 variants and the optimizer check (sweep.plan_sweep / plan_variants); the LRs of one configuration
-fold into one line (``count``). 04: full finetuning of the best full run with each weight decay and dropout (its
+fold into one line (``count``); a step is global_batch_size sequences of max_len tokens, packed sequences of
+packing_ratio examples for code IFT at full (192 x 4096 tokens). 04: full finetuning of the best full run with each weight decay and dropout (its
 duration is the sweep's best; the longest is planned). The models are transformers Llama models
 (logits materialised by the loss); a LoRA base is frozen, in fp32 unless the run loads it in bf16.
 """
@@ -71,8 +72,10 @@ def _sweep_plans(spec) -> list[TrainingRunPlan]:
     plans = []
     for key, n in groups.items():
         run = first[key]
+        ratio = run.task.get("packing_ratio")
+        packed = f"; packed, {ratio:g} examples per sequence" if ratio else ""
         plans.append(run_plan(f"{key[0]}-{key[1]}-{key[2]}-d{key[3]}", _cost(cfg, run.task["max_len"], run.method), run.train,
-                              count=n, note=f"{n} LRs"))
+                              count=n, note=f"{n} LRs{packed}"))
     return plans
 
 

@@ -94,7 +94,9 @@ SWEEP = {
                                   "full_lrs": [1e-3, 3e-3], "lora_lrs": [1e-2, 3e-2]},
               "spectral_steps": [3, 6, 12, 24, 48], "keep_spectra": True,
               "save_merged": ["math-ift", "code-ift"], "generation_conditions": ["math-ift", "code-ift"],
-              "max_new_tokens": 96},
+              "max_new_tokens": 96,
+              # after the claims: the final models scored by the full preset's harness path on fixture files
+              "final_benchmarks": {"tasks": ["hellaswag", "arc_challenge", "winogrande"], "fixture_rows": 4}},
     "small": {"conditions": ["math-ift", "math-cpt", "code-ift", "code-cpt"],
               "task": {**_SMOKE_TASK, "max_len": 256, "n_train": 20000, "n_test": 500,
                        "source_corpora": {"fortunes": 727, "gcide_general": 2000}, "source_windows": 256,
@@ -112,7 +114,8 @@ SWEEP = {
                                   "full_lrs": [3e-4, 1e-3, 3e-3], "lora_lrs": [3e-3, 1e-2, 3e-2]},
               "spectral_steps": [39, 78, 156, 312, 625, 1250, 2500], "keep_spectra": True,
               "save_merged": ["math-ift", "code-ift"], "generation_conditions": ["math-ift", "code-ift"],
-              "max_new_tokens": 192},
+              "max_new_tokens": 192,
+              "final_benchmarks": {"tasks": ["hellaswag", "arc_challenge", "winogrande"], "fixture_rows": 4}},
     # full: the paper's four settings from <data_dir>, each with the hyperparameters of the authors'
     # table (danbider/lora-tradeoffs README, the TMLR camera-ready's appendix): LionW (0.9, 0.95), clip
     # 1, bf16; IFT: cosine to 0.01 x LR after 10% warmup, 1 / 2 / 4 / 8 / 16 epochs, one run each; CPT:
@@ -128,20 +131,23 @@ SWEEP = {
              "task_overrides": {
                  "code-cpt": {"train_path": "starcoder_python", "text_field": "content", "test_path": None},
                  "math-cpt": {"train_path": "open_web_math", "text_field": "text", "test_path": "gsm8k/test.jsonl"},
+                 # code IFT packs 3 whole examples per 4096-token sequence, 6 sequences at a time (llm-foundry's
+                 # packing_ratio over one device batch of the authors' 32 GPUs): 193 steps per epoch at 192
                  "code-ift": {"train_path": "magicoder_evol_instruct_110k/data.jsonl", "prompt_field": "instruction",
                               "response_field": "response", "test_path": None,
-                              "prompt_template": "@@ Instruction\n{prompt}\n\n@@ Response\n"},
+                              "prompt_template": "@@ Instruction\n{prompt}\n\n@@ Response\n",
+                              "packing_ratio": 3.0, "packing_group": 6},
                  "math-ift": {"train_path": "metamathqa/MetaMathQA-395K.json", "prompt_field": "query",
                               "response_field": "response", "max_len": 1024, "test_path": "gsm8k/test.jsonl",
-                              "prompt_template": "Question: {prompt}\nAnswer:"}},
+                              "prompt_template": "Question: {prompt}\nAnswer:", "packing_ratio": None}},
              "train": {"optimizer": "lionw", "betas": [0.9, 0.95], "weight_decay_scaling": "schedule",
                        "global_batch_size": 192, "micro_batch_size": 6, "schedule": "cosine",
                        "warmup_fraction": 0.1, "alpha_f": 0.01, "weight_decay": 0.0, "grad_clip": 1.0,
                        "precision": "bf16", "parallelism": "fsdp", "log_every": 10, "checkpoint_every": 500,
                        # the CPT runs (6 x 4096 tokens per micro-batch) exceed an H100 without it (shared.preflight)
                        "activation_checkpointing": True, "progress_bar": True},
-             # code IFT: 576 unpacked rows per step = the paper's 192 sequences of ~3 packed examples
-             # (193 steps per epoch of 111,183 rows); math IFT: 768 rows per step
+             # code IFT: 192 packed sequences of 3 examples per step (193 steps per epoch of 111,183 rows);
+             # math IFT: 768 unpacked rows per step
              "condition_overrides": {
                  # constant LR after 1000 warmup steps, then a linear cooldown to 0 over the last 5086 steps
                  # (16B to 20B tokens), so the earlier durations are constant-LR points of the same run
@@ -153,7 +159,7 @@ SWEEP = {
                                         "cooldown_steps": 5086, "alpha_f": 0.0},
                               "full_lrs": [5e-6, 1e-5, 2e-5], "lora_lrs": [2e-5, 4e-5, 8e-5], "duration_mode": "along",
                               "spectral_steps": [318, 636, 1272, 2543, 5086, 10173, 20345, 25431]},
-                 "code-ift": {"train": {"global_batch_size": 576}, "spectral_steps": [193, 386, 772, 1544, 3088]},
+                 "code-ift": {"train": {"global_batch_size": 192}, "spectral_steps": [193, 386, 772, 1544, 3088]},
                  "math-ift": {"train": {"global_batch_size": 768, "micro_batch_size": 24},
                               "full_lrs": [5e-6, 1e-5, 2e-5], "lora_lrs": [2e-5, 5e-5, 1e-4, 2e-4],
                               "spectral_steps": [514, 1029, 2057, 4115, 8229]}},
@@ -175,7 +181,9 @@ SWEEP = {
              "generation_conditions": ["code-cpt", "code-ift", "math-cpt", "math-ift"],
              "generation_eval": {"gsm8k_shots": 5, "gsm8k_fewshot_path": "gsm8k/train.jsonl", "code_samples": 50,
                                  "code_temperature": 0.2},
-             "max_new_tokens": 512},
+             "max_new_tokens": 512,
+             # every evaluation of every run scores the benchmarks already (task.benchmarks)
+             "final_benchmarks": None},
 }
 
 # --------------------------------------------------------------------------------- 03: spectra
@@ -265,6 +273,19 @@ class GenerationEval(StrictConfig):
 
 
 @dataclass
+class FinalBenchmarks(StrictConfig):
+    """The paper's forgetting benchmarks (shared.eval.benchmarks names), scored once after the claims on the
+    base and on the final merged models of the best full and main-LoRA runs of each save_merged condition,
+    by the harness path the full preset scores along training (finetune.BenchmarkEval). fixture_rows > 0:
+    read that many rows per evaluation split of small fixture files in the public formats, written into the
+    run (shared.eval.benchmark_fixtures); 0: the real files under data_dir/task.benchmarks_path. limit
+    caps the questions per task (None: all)."""
+    tasks: tuple[str, ...]
+    fixture_rows: int = 0
+    limit: int | None = None
+
+
+@dataclass
 class OptimizerCheck(StrictConfig):
     """The other optimizer on one condition, full finetuning and the main LoRA config, each over its own
     LR grid of as many LRs as the main sweep's (placed at that optimizer's scale)."""
@@ -300,6 +321,7 @@ class SweepPreset(StrictConfig):
     max_new_tokens: int = 128
     condition_overrides: dict[str, ConditionSettings] = field(default_factory=dict)
     generation_eval: GenerationEval | None = None
+    final_benchmarks: FinalBenchmarks | None = None
     # the evals column whose drop measures forgetting, and its name on figures: recall of the base's fact base
     # at smoke / small, the mean of the paper's benchmarks (task.benchmarks) at full
     forgetting_accuracy: str = "source_facts_acc"

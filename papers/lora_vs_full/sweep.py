@@ -6,6 +6,8 @@ base model, their results as tidy tables, the best learning rate per configurati
     evals = results_frame(out_dir, specs)                  # one row per (run, evaluated step)
     best = best_lr(evals)                                  # the LR with the lowest final target loss
     spectra = spectra_frame(out_dir, specs)                # one row per (run, step, matrix)
+    models = final_benchmark_models(best, out_dir, base, ["math-ift"], ["full"])
+    scores = final_benchmark_scores(check, models, folder) # harness-scored benchmarks, one row per model
 
 A condition may set its own LR grids, train fields (batch, schedule, weight decay), duration mode and
 spectral steps (`condition_overrides`, read through condition_sweep), as the paper's four settings do.
@@ -24,8 +26,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from papers.lora_vs_full.finetune import FINAL_FILE, SPEC_FILE, FinetuneRunSpec, MethodSpec, evaluate_base, read_run
+from papers.lora_vs_full.base import load_base
+from papers.lora_vs_full.finetune import (
+    FINAL_FILE,
+    MERGED_DIR,
+    SPEC_FILE,
+    BenchmarkEval,
+    FinetuneRunSpec,
+    MethodSpec,
+    evaluate_base,
+    read_run,
+)
 from papers.lora_vs_full.tasks import ConditionSpec
+from shared.eval.benchmark_fixtures import write_fixtures
 from shared.eval.formats import read_gsm8k
 from shared.train import run_training
 
@@ -88,7 +101,8 @@ def _metrics(record: Mapping) -> dict:
 
 
 def results_frame(out_dir: str | Path, names, base_metrics: bool = True) -> pd.DataFrame:
-    """One row per (run, evaluated step): the run's description, step, samples seen and every eval
+    """One row per (run, evaluated step): the run's description, step, samples (training examples) seen
+    (batch_size counts rows, packed sequences of packing_ratio examples where the task packs) and every eval
     metric (target_loss, source_loss, source_facts_acc, ...), plus the final generation metrics as
     columns final_*. base_metrics adds the step-0 rows of runs that did not evaluate at start."""
     out_dir = Path(out_dir)
@@ -96,6 +110,7 @@ def results_frame(out_dir: str | Path, names, base_metrics: bool = True) -> pd.D
     for name in names:
         res = read_run(out_dir / name)
         desc = {"run": name, **_describe(res.spec)}
+        per_step = desc["batch_size"] * (res.spec["task"].get("packing_ratio") or 1)
         final = {f"final_{k}": v for k, v in res.final.items() if isinstance(v, (int, float))}
         steps = {r["step"] for r in res.evals}
         evals = list(res.evals)
@@ -105,7 +120,7 @@ def results_frame(out_dir: str | Path, names, base_metrics: bool = True) -> pd.D
                 base_cache[key] = evaluate_base(res.spec)
             evals.insert(0, {"step": 0, **base_cache[key]})
         for r in evals:
-            rows.append({**desc, "step": r["step"], "samples": r["step"] * desc["batch_size"], **_metrics(r), **final})
+            rows.append({**desc, "step": r["step"], "samples": r["step"] * per_step, **_metrics(r), **final})
     return pd.DataFrame(rows)
 
 
@@ -261,3 +276,38 @@ def plan_variants(sweep: Mapping, base: str, best: pd.DataFrame | None = None,
                     name, spec = _spec(csweep, base, check["condition"], method, lr, steps, evals, train_extra=extra)
                     specs[name] = spec
     return specs
+
+
+# ------------------------------------------------------------------------------- benchmarks at the end
+def final_benchmark_models(best: pd.DataFrame, runs_dir: str | Path, base: str, conditions, configs) -> dict[str, Path]:
+    """{label: transformers folder} of the base and of the merged model of each condition's best run of each
+    config (rows of best_lr; runs saved with save_merged), labelled "<condition>/<config>"."""
+    models = {"base": Path(base)}
+    for condition in conditions:
+        for config in configs:
+            rows = best[(best["condition"] == condition) & (best["config"] == config)]
+            if not rows.empty:
+                models[f"{condition}/{config}"] = Path(runs_dir) / rows.iloc[0]["run"] / MERGED_DIR
+    return models
+
+
+def final_benchmark_scores(check: Mapping, models: Mapping[str, str | Path], folder: str | Path,
+                           data_dir: str | None = None, benchmarks_path: str = "benchmarks",
+                           batch_size: int = 16) -> pd.DataFrame:
+    """One row per model: the forgetting benchmarks of scales.FinalBenchmarks `check` ({task}_acc,
+    {task}_acc_norm, benchmarks_mean), scored by finetune.BenchmarkEval (lm-evaluation-harness) on each
+    transformers folder of `models`. With check["fixture_rows"] the fixture files are written under
+    `folder` first; otherwise data_dir/benchmarks_path is read."""
+    tasks = tuple(check["tasks"])
+    if check.get("fixture_rows"):
+        source = write_fixtures(Path(folder), tasks, rows=check["fixture_rows"])
+    elif data_dir is not None:
+        source = Path(data_dir) / benchmarks_path
+    else:
+        raise ValueError("final_benchmarks without fixture_rows reads data_dir/benchmarks_path: give data_dir")
+    rows = []
+    for label, path in models.items():
+        model, tok = load_base(path)
+        scores = BenchmarkEval(tasks, str(source), tok, batch_size, check.get("limit"))(model.eval())
+        rows.append({"model": label, **scores})
+    return pd.DataFrame(rows)

@@ -2,7 +2,9 @@
 
 Regimes
 - "ift" (instruction finetuning): prompt -> response pairs, loss on the response tokens only;
-  one example per row, right-padded. Paper: Magicoder-Evol-Instruct-110K (code), MetaMathQA (math).
+  one example per row, right-padded, or (`packing_ratio`) several whole examples packed into each
+  fixed-length sequence (papers.lora_vs_full.packing, as the authors' code IFT runs).
+  Paper: Magicoder-Evol-Instruct-110K (code), MetaMathQA (math).
 - "cpt" (continued pretraining): raw domain text packed into windows, loss on every token.
   Paper: StarCoder-Python (code), OpenWebMath (math).
 
@@ -69,6 +71,10 @@ class ConditionSpec(StrictConfig):
     benchmarks: lm-evaluation-harness tasks scored for forgetting at every evaluation (the paper's
     HellaSwag, ARC-Challenge, WinoGrande; shared.eval.benchmarks), read from data_dir/benchmarks_path in
     their public row formats; benchmark_limit caps the examples per task (None: all).
+    packing_ratio (IFT): examples packed per training sequence of max_len tokens (llm-foundry's
+    packing_ratio; None: one right-padded example per row), in groups of packing_group sequences
+    (papers.lora_vs_full.packing). to_dict leaves both out while packing is off, so specs written
+    before they existed still match.
     """
     domain: str
     regime: str
@@ -94,6 +100,8 @@ class ConditionSpec(StrictConfig):
     benchmarks: tuple[str, ...] = ()
     benchmarks_path: str = "benchmarks"
     benchmark_limit: int | None = None
+    packing_ratio: float | None = None
+    packing_group: int = 1
     seed: int = 0
 
     def __post_init__(self):
@@ -103,6 +111,19 @@ class ConditionSpec(StrictConfig):
                 raise ValueError(f"ConditionSpec.{name}={value!r}; valid choices: {', '.join(choices)}")
         if self.source == "files" and (self.data_dir is None or self.train_path is None):
             raise ValueError("ConditionSpec source 'files' needs data_dir and train_path")
+        if self.packing_ratio is not None and (self.regime != "ift" or self.packing_ratio < 1):
+            raise ValueError(f"packing_ratio={self.packing_ratio} needs regime 'ift' and a ratio >= 1 "
+                             "(CPT text is packed into windows anyway)")
+        if self.packing_group < 1:
+            raise ValueError(f"packing_group={self.packing_group}; need >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict, without the packing fields while packing is off."""
+        out = super().to_dict()
+        if self.packing_ratio is None and self.packing_group == 1:
+            out.pop("packing_ratio")
+            out.pop("packing_group")
+        return out
 
 
 # ------------------------------------------------------------------------------------ raw material

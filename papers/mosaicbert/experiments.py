@@ -107,6 +107,16 @@ def _run_name(key: tuple) -> str:
     return "_".join(key[:2]) + (f"_seed{key[2]}" if len(key) > 2 else "")
 
 
+def pareto_run_dir(out_dir: str | Path, arch: str, size: str, pretrain_seed: int | None = None) -> Path:
+    """The pretraining run dir of ``arch`` at ``size`` in pareto_runs (``pretrain_seed``: under spec.pretrain_seeds)."""
+    return Path(out_dir) / "pretrain" / _run_name(_run_key(arch, size, pretrain_seed))
+
+
+def ablation_run_dir(out_dir: str | Path, variant: str) -> Path:
+    """The pretraining run dir of an ablation variant (a key of ABLATIONS) in ablation_runs."""
+    return Path(out_dir) / "pretrain" / variant.replace("- ", "no_").replace(" ", "_").replace("%", "pct")
+
+
 def pareto_runs(spec: ParetoSpec, out_dir: str | Path, tokenizer, tasks: Sequence[Task], seed: int = 0, *,
                 nproc_per_node: int = 1, nnodes: int = 1) -> tuple[list[dict[str, Any]], dict[tuple, History]]:
     """Pretrain every arch at every size (run dirs ``out_dir/pretrain/<arch>_<size>``, with
@@ -129,7 +139,7 @@ def pareto_runs(spec: ParetoSpec, out_dir: str | Path, tokenizer, tasks: Sequenc
                                            eval_samples=spec.eval_samples)
                 key = _run_key(arch, size, s)
                 histories[key], runs = pretrain_and_finetune(
-                    config, Path(out_dir) / "pretrain" / _run_name(key), tokenizer, tasks, spec.eval.finetune,
+                    config, pareto_run_dir(out_dir, arch, size, s), tokenizer, tasks, spec.eval.finetune,
                     seeds=spec.eval.seeds, nproc_per_node=nproc_per_node, nnodes=nnodes, finetune_options=options)
                 rows += [{"arch": arch, "size": size, **({} if s is None else {"pretrain_seed": s}), **r} for r in runs]
                 print(arch, size, "done" if s is None else f"seed {s} done")
@@ -181,7 +191,7 @@ def ablation_runs(spec: AblationSpec, out_dir: str | Path, tokenizer, tasks: Seq
     for name in spec.ablations:
         change = dict(ABLATIONS[name])
         mask_rate = change.pop("mask_rate", spec.mask_rate)
-        run_dir = Path(out_dir) / "pretrain" / name.replace("- ", "no_").replace(" ", "_").replace("%", "pct")
+        run_dir = ablation_run_dir(out_dir, name)
         config = MLMPretrainConfig(model=model_with(spec.model, **change), masking=MaskingSchedule("constant", mask_rate),
                                    train=train, data=spec.data, micro_batch_size=spec.micro_batch_size,
                                    eval_samples=spec.eval_samples)
@@ -201,5 +211,5 @@ def ablation_runs(spec: AblationSpec, out_dir: str | Path, tokenizer, tasks: Seq
     return table
 
 
-__all__ = ["ABLATIONS", "AblationSpec", "ParetoSpec", "ablation_runs", "mlm_curves", "pareto_runs",
-           "train_throughput"]
+__all__ = ["ABLATIONS", "AblationSpec", "ParetoSpec", "ablation_run_dir", "ablation_runs", "mlm_curves",
+           "pareto_run_dir", "pareto_runs", "train_throughput"]

@@ -23,6 +23,7 @@ from shared.eval.glue import MOSAICML_GLUE_PER_TASK as FULL_PER_TASK
 from shared.eval.glue import MOSAICML_GLUE_TASK_SEEDS as FULL_TASK_SEEDS
 from shared.eval.glue import MOSAICML_GLUE_TASKS
 from shared.experiment.presets import NotebookPresets
+from shared.pipelines.mlm_pretrain import hf_bert_spec
 
 from .experiments import ABLATIONS, AblationSpec, ParetoSpec
 from .throughput import PaddingThroughputSpec
@@ -57,11 +58,7 @@ def _models(sizes: dict) -> dict:
 # full: the BERT baseline is transformers' BertForMaskedLM built from the bert-base-uncased config (the authors'
 # hf_bert model, use_pretrained false); MosaicBERT is our encoder with the recipe switches
 HF_BERT = "{data_dir}/bert-base-uncased"
-FULL_MODELS = {"bert": {"base": {"transformers": HF_BERT, "num_hidden_layers": 12, "num_attention_heads": 12,
-                                 "max_position_embeddings": 512, "attention_probs_dropout_prob": 0.1},
-                        "large": {"transformers": HF_BERT, "num_hidden_layers": 24, "num_attention_heads": 16,
-                                  "hidden_size": 1024, "intermediate_size": 4096, "max_position_embeddings": 512,
-                                  "attention_probs_dropout_prob": 0.1}},
+FULL_MODELS = {"bert": {"base": hf_bert_spec("base", HF_BERT), "large": hf_bert_spec("large", HF_BERT)},
                "mosaicbert": {"base": "mosaicbert-base", "large": "mosaicbert-large"}}
 FULL_REFERENCE = FULL_MODELS["bert"]
 # At full scale each architecture trains with its authors' recipe: the baseline masks 15%
@@ -82,11 +79,19 @@ FULL_TRAIN = {"optimizer": "adamw", "lr": 5e-4, "betas": [0.9, 0.98], "eps": 1e-
 SMOKE_FINETUNE = {"max_steps": 150, "lr": 1e-3, "micro_batch_size": 32, "seq_len": 40, "dropout": 0.0,
                   "weight_decay": 5e-6}
 GLUE = list(MOSAICML_GLUE_TASKS)
+# The full preset's GLUE path (readers of the public formats, per-task recipe and seeds, MRPC / STS-B started from
+# the MNLI model, MosaicML's scoring) run briefly on small generated files in those formats, after the stand-in
+# results, so that smoke runs exercise it (shared.pipelines.mlm_pretrain.GlueFixtureCheck); no claim reads it.
+GLUE_FIXTURES = {"tasks": ["mnli", "cola", "stsb", "mrpc"], "rows": 48,
+                 "formats": {"stsb": "parquet", "mrpc": "parquet"},
+                 "finetune": {**SMOKE_FINETUNE, "max_steps": 20}, "per_task": {"cola": {"epochs": 2}},
+                 "seeds": [0], "task_seeds": {"mrpc": [0, 1]}, "start_from": {"mrpc": "mnli", "stsb": "mnli"},
+                 "scoring": "mosaicml"}
 SMOKE_EVAL = {"tasks": ["acceptability", "word_class"], "task_train": 1500, "task_eval": 400, "glue_dir": None,
-              "finetune": SMOKE_FINETUNE, "seeds": [0]}
+              "finetune": SMOKE_FINETUNE, "seeds": [0], "glue_fixtures": GLUE_FIXTURES}
 SMALL_EVAL = {"tasks": ["acceptability", "word_class", "similarity", "synonym_swap"], "task_train": 4000,
               "task_eval": 1000, "glue_dir": None, "finetune": {**SMOKE_FINETUNE, "max_steps": 400, "lr": 1e-4},
-              "seeds": [0, 1, 2]}
+              "seeds": [0, 1, 2], "glue_fixtures": GLUE_FIXTURES}
 FULL_EVAL = {"tasks": GLUE, "task_train": None, "task_eval": None, "glue_dir": "{data_dir}/glue",
              "finetune": FULL_FINETUNE, "per_task": FULL_PER_TASK, "seeds": [19], "task_seeds": FULL_TASK_SEEDS,
              "start_from": {"rte": "mnli", "mrpc": "mnli", "stsb": "mnli"}, "scoring": "mosaicml"}

@@ -13,7 +13,8 @@ MosaicML's GLUE runner (mosaicml/examples v0.0.4 ``examples/bert/glue.py``): MNL
 matched and mismatched accuracies, STS-B is Spearman only. ``finetune_tasks`` also takes per-task
 recipes, per-task seeds and tasks that start from another task's finetuned model (the runner
 finetunes RTE, MRPC and STS-B from the MNLI checkpoint). Offline stand-in tasks for smoke scale are
-in ``glue_standins.py``.
+in ``glue_standins.py``; small files in the public GLUE formats, which smoke runs read and score
+through this same path, are written by ``glue_fixtures.py``.
 """
 from __future__ import annotations
 
@@ -157,13 +158,13 @@ class Task:
 
 
 # original GLUE distribution: folder names and tsv columns (0-based index when the file has no header)
-_GLUE_DIRS = {"cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "qqp": "QQP", "stsb": "STS-B", "mnli": "MNLI",
-              "qnli": "QNLI", "rte": "RTE"}
+GLUE_DIRS = {"cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "qqp": "QQP", "stsb": "STS-B", "mnli": "MNLI",
+             "qnli": "QNLI", "rte": "RTE"}
 _TSV_COLUMNS = {"cola": {"sentence": 3, "label": 1}, "mrpc": {"sentence1": "#1 String", "sentence2": "#2 String",
                 "label": "Quality"}, "qqp": {"label": "is_duplicate"}, "stsb": {"label": "score"},
                 "mnli": {"premise": "sentence1", "hypothesis": "sentence2", "label": "gold_label"}}
-_TSV_SPLITS = {"train": "train", "validation": "dev", "validation_matched": "dev_matched",
-               "validation_mismatched": "dev_mismatched"}
+TSV_SPLITS = {"train": "train", "validation": "dev", "validation_matched": "dev_matched",
+              "validation_mismatched": "dev_mismatched"}
 
 
 def _convert_label(spec: GlueTaskSpec, value: Any) -> float:
@@ -195,22 +196,34 @@ def _read_tsv(path: Path, spec: GlueTaskSpec) -> TaskData:
     return TaskData([[r[i] for r in body] for i in idx[:-1]], [_convert_label(spec, r[idx[-1]]) for r in body])
 
 
+def _records(folder: Path, split: str) -> list[dict[str, Any]] | None:
+    """Rows of ``<split>.jsonl``, ``<split>.parquet`` or the Hugging Face Hub's parquet shards
+    ``<split>-00000-of-0000N.parquet`` (nyu-mll/glue), in shard order; None when there are none."""
+    for suffix, reader in ((".jsonl", read_jsonl), (".parquet", read_parquet)):
+        path = folder / f"{split}{suffix}"
+        if path.exists():
+            return list(reader(path))
+    shards = sorted(folder.glob(f"{split}-[0-9]*-of-[0-9]*.parquet"))
+    if shards:
+        return [r for shard in shards for r in read_parquet(shard)]
+    return None
+
+
 def read_task_split(data_dir: str | Path, spec: GlueTaskSpec, split: str) -> TaskData:
-    """One split of a task from ``data_dir``: ``<task>/<split>.jsonl|.parquet`` (Hugging Face
-    field names) or the original GLUE ``<GLUE dir>/<train|dev|dev_matched>.tsv``."""
+    """One split of a task from ``data_dir``: ``<task>/<split>.jsonl|.parquet`` or the Hub's
+    ``<task>/<split>-0000K-of-0000N.parquet`` shards (Hugging Face field names), or the original
+    GLUE ``<GLUE dir>/<train|dev|dev_matched|dev_mismatched>.tsv``."""
     data_dir = Path(data_dir)
-    for folder in (data_dir / spec.name, data_dir / _GLUE_DIRS.get(spec.name, spec.name)):
-        for suffix, reader in ((".jsonl", read_jsonl), (".parquet", read_parquet)):
-            path = folder / f"{split}{suffix}"
-            if path.exists():
-                records = list(reader(path))
-                return TaskData([[str(r[f]) for r in records] for f in spec.text_fields],
-                                [_convert_label(spec, r[spec.label_field]) for r in records])
-        tsv = folder / f"{_TSV_SPLITS.get(split, split)}.tsv"
+    for folder in (data_dir / spec.name, data_dir / GLUE_DIRS.get(spec.name, spec.name)):
+        records = _records(folder, split)
+        if records is not None:
+            return TaskData([[str(r[f]) for r in records] for f in spec.text_fields],
+                            [_convert_label(spec, r[spec.label_field]) for r in records])
+        tsv = folder / f"{TSV_SPLITS.get(split, split)}.tsv"
         if tsv.exists():
             return _read_tsv(tsv, spec)
     raise FileNotFoundError(f"no {spec.name} {split} split under {data_dir} (looked for {spec.name}/{split}.jsonl, "
-                            f".parquet and {_GLUE_DIRS.get(spec.name, spec.name)}/{_TSV_SPLITS.get(split, split)}.tsv)")
+                            f".parquet and {GLUE_DIRS.get(spec.name, spec.name)}/{TSV_SPLITS.get(split, split)}.tsv)")
 
 
 def read_glue_tasks(data_dir: str | Path, names: Sequence[str] = tuple(GLUE_TASKS)) -> list[Task]:

@@ -72,6 +72,7 @@ from shared.models.gpt_hf import gpt_to_llama
 from shared.train import (History, TrainConfig, Trainer, latest_checkpoint, read_metrics,
                           run_training, seed_everything)
 from shared.train.checkpoint import CONFIG_STAMP, MANIFEST, checkpoint_root, stamp_config
+from shared.train.config import SHARDED_PARALLELISMS
 from shared.train.distributed import barrier, default_device, get_rank, get_world_size
 from shared.train.lm import lm_loss
 from shared.train.model_files import MODEL_FILE, load_pretrained, save_model_files
@@ -249,7 +250,7 @@ def train_lm(spec: LMPretrainSpec, run_dir: str | Path, *,
     # FSDP on several ranks: built on the meta device, sharded, then each rank materialises and
     # initialises only its shards (shared.train.distributed.materialize); otherwise built on the
     # training device, so a 7B model is never materialised in host memory once per rank
-    meta = spec.train.parallelism == "fsdp" and get_world_size() > 1
+    meta = spec.train.parallelism in SHARDED_PARALLELISMS and get_world_size() > 1
     with torch.device("meta" if meta else default_device(spec.train.device)):
         model = GPT(gpt_config(spec.model, data.vocab_size))
     if model.cfg.max_seq_len < spec.data.seq_len:

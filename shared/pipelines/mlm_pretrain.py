@@ -20,14 +20,17 @@ A run is one ``MLMPretrainConfig`` (StrictConfig; JSON round-trippable, it trave
 Trainer's metrics.jsonl and checkpoints under run_dir, ``model_config.json`` and ``process_time.jsonl``
 (the process CPU time of training, shared.train.process_clock). ``evaluate_checkpoints`` finetunes
 every checkpoint of a run on downstream tasks (shared.eval.glue; a transformers run's checkpoints
-are converted to our encoder with the same weights, shared.models.bert_hf). ``MLMBatches`` is the
-resumable sampler with dynamic masking at the scheduled rate.
+are converted to our encoder with the same weights, shared.models.bert_hf). ``glue_fixture_eval``
+runs the real-GLUE evaluation path (a ``GlueFixtureCheck``) on small GLUE files in the public formats,
+so smoke runs exercise the reading and scoring that full scale uses. ``MLMBatches`` is the resumable
+sampler with dynamic masking at the scheduled rate.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +42,16 @@ from shared.data.corpora import load_corpus
 from shared.data.mlm import MaskingSchedule, SpecialIds, encode_for_mlm, fixed_rate_batches, mask_generator, mask_tokens
 from shared.data.mlm_cache import INDEX, load_mlm_cache, prepare_mlm_cache
 from shared.data.tokenizer import ENCODER_SPECIAL_TOKENS, corpus_tokenizer
-from shared.eval.glue import GLUE_TRAIN_SIZES, FinetuneConfig, Task, finetune_tasks, mosaicml_scoring
+from shared.eval.glue import (
+    GLUE_TASKS,
+    GLUE_TRAIN_SIZES,
+    FinetuneConfig,
+    Task,
+    finetune_tasks,
+    glue_average,
+    mosaicml_scoring,
+)
+from shared.eval.glue_fixtures import FORMATS, write_glue_fixtures
 from shared.eval.glue_standins import downstream_tasks
 from shared.models.bert import BertConfig, BertForMaskedLM
 from shared.models.bert_hf import mlm_from_hf
@@ -60,6 +72,14 @@ EVAL_RATE = 0.15
 ENTRY_POINT = "shared.pipelines.mlm_pretrain:pretrain_mlm"
 DATA_KINDS = ("corpora", "cache")
 TRANSFORMERS = "transformers"          # model spec key: the folder of a transformers BertConfig
+# transformers' BertForMaskedLM at BERT's two published sizes (Devlin et al. 2019): the fields set over the
+# bert-base-uncased config.json of the spec's folder (bert-large-uncased's config.json differs from it in
+# exactly the large entry's size fields); max_position_embeddings 512 and attention dropout 0.1 as published
+HF_BERT_SIZES = {"base": {"num_hidden_layers": 12, "num_attention_heads": 12, "max_position_embeddings": 512,
+                          "attention_probs_dropout_prob": 0.1},
+                 "large": {"num_hidden_layers": 24, "num_attention_heads": 16, "hidden_size": 1024,
+                           "intermediate_size": 4096, "max_position_embeddings": 512,
+                           "attention_probs_dropout_prob": 0.1}}
 SCORINGS = ("glue", "mosaicml")
 
 # ---- specs -------------------------------------------------------------------------------------
@@ -98,6 +118,14 @@ def planning_spec(model: str | Mapping[str, Any]) -> str | dict[str, Any]:
     if not is_transformers_spec(model):
         return model
     return {"flavour": "bert-base", **{_HF_FIELDS[k]: v for k, v in model.items() if k in _HF_FIELDS}}
+
+
+def hf_bert_spec(size: str, config_dir: str) -> dict[str, Any]:
+    """The model spec of transformers' BertForMaskedLM at ``size`` ("base" or "large", HF_BERT_SIZES),
+    built from the BertConfig in ``config_dir`` (e.g. "{data_dir}/bert-base-uncased"), randomly initialised."""
+    if size not in HF_BERT_SIZES:
+        raise ValueError(f"unknown BERT size {size!r}; valid: {', '.join(HF_BERT_SIZES)}")
+    return {TRANSFORMERS: config_dir, **HF_BERT_SIZES[size]}
 
 
 def model_with(model: str | Mapping[str, Any], **fields: Any) -> dict[str, Any]:
@@ -160,7 +188,8 @@ class DownstreamSpec(StrictConfig):
     ``per_task``: task -> FinetuneConfig fields over ``finetune``; ``task_seeds``: task -> its own
     seeds; ``start_from``: task -> the task whose finetuned model it starts from; ``scoring``:
     "glue" (leaderboard metrics) or "mosaicml" (MNLI matched and mismatched, STS-B Spearman;
-    real GLUE only). See shared.eval.glue.finetune_tasks."""
+    real GLUE only); ``glue_fixtures``: the real-GLUE path run on fixture files too (GlueFixtureCheck;
+    smoke and small, whose tasks are stand-ins). See shared.eval.glue.finetune_tasks."""
     tasks: tuple[str, ...]
     finetune: FinetuneConfig
     task_train: int | None = None
@@ -171,6 +200,7 @@ class DownstreamSpec(StrictConfig):
     task_seeds: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
     start_from: dict[str, str] = dataclasses.field(default_factory=dict)
     scoring: str = "glue"
+    glue_fixtures: GlueFixtureCheck | None = None
 
     def __post_init__(self):
         if self.scoring not in SCORINGS:
@@ -211,6 +241,44 @@ class DownstreamSpec(StrictConfig):
             seeds = options.get("seeds_by_task", {}).get(task, self.seeds)
             runs.append((task, cfg, len(seeds) if seeds else default_seeds))
         return runs
+
+
+@dataclass(frozen=True)
+class GlueFixtureCheck(StrictConfig):
+    """The real-GLUE evaluation path (reading GLUE's files, per-task recipes and seeds, tasks started
+    from another task's model, the scoring) run briefly on small files in the public GLUE formats
+    (shared.eval.glue_fixtures), which a run writes under its run dir: smoke runs, whose scored tasks
+    are stand-ins, exercise the code full scale runs on the real GLUE. ``rows`` / ``eval_rows``:
+    examples per training / evaluation split; ``formats``: task -> "tsv" (the original GLUE release)
+    or "parquet" (the Hub's nyu-mll/glue), tsv when not named; ``data_seed``: the files' generation;
+    the other fields as in DownstreamSpec."""
+    tasks: tuple[str, ...]
+    finetune: FinetuneConfig
+    rows: int = 48
+    eval_rows: int | None = None
+    formats: dict[str, str] = dataclasses.field(default_factory=dict)
+    data_seed: int = 0
+    seeds: tuple[int, ...] = (0,)
+    per_task: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    task_seeds: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    start_from: dict[str, str] = dataclasses.field(default_factory=dict)
+    scoring: str = "mosaicml"
+
+    def __post_init__(self):
+        unknown = sorted(set(self.tasks) - set(GLUE_TASKS))
+        if unknown:
+            raise ValueError(f"glue_fixtures.tasks {unknown} are not GLUE tasks; valid: {', '.join(GLUE_TASKS)}")
+        bad = {t: f for t, f in self.formats.items() if t not in self.tasks or f not in FORMATS}
+        if bad:
+            raise ValueError(f"glue_fixtures.formats {bad}: name tasks among {list(self.tasks)} and formats among "
+                             f"{', '.join(FORMATS)}")
+        self.downstream("glue_fixtures")                   # per_task / start_from / scoring errors fail here
+
+    def downstream(self, glue_dir: str) -> DownstreamSpec:
+        """The DownstreamSpec that reads the fixture files in ``glue_dir``, as full scale reads GLUE."""
+        return DownstreamSpec(tasks=self.tasks, finetune=self.finetune, glue_dir=glue_dir, seeds=self.seeds,
+                              per_task=self.per_task, task_seeds=self.task_seeds, start_from=self.start_from,
+                              scoring=self.scoring)
 
 
 def fill_data_dir(obj: Any, data_dir: str | None) -> Any:
@@ -482,6 +550,27 @@ def evaluate_checkpoints(run_dir: str | Path, tokenizer, tasks: Sequence[Task], 
     return rows
 
 
+def glue_fixture_eval(check: GlueFixtureCheck, run_dir: str | Path, tokenizer, folder: str | Path
+                      ) -> dict[str, Any]:
+    """Write ``check``'s GLUE fixture files under ``folder``, read them through DownstreamSpec.load_tasks
+    (the real-GLUE readers and scoring), finetune the last checkpoint of the pretraining run in ``run_dir``
+    with the check's recipes (evaluate_checkpoints) and average as glue_average does.
+
+    Returns {"glue_dir", "files" (task -> paths under glue_dir), "step", "average", "tasks", "spread"
+    (glue_average), "runs" (evaluate_checkpoints rows), "seconds" (wall-clock of the whole check)}."""
+    start = time.perf_counter()
+    folder = Path(folder)
+    written = write_glue_fixtures(folder, check.tasks, check.rows, check.eval_rows, check.data_seed, check.formats)
+    spec = check.downstream(str(folder))
+    steps = checkpoint_steps(run_dir)[-1:]
+    if not steps:
+        raise FileNotFoundError(f"no checkpoint under {run_dir} to finetune on the GLUE fixtures")
+    runs = evaluate_checkpoints(run_dir, tokenizer, spec.load_tasks(check.data_seed), spec.finetune, seeds=spec.seeds,
+                                steps=steps, finetune_options=spec.finetune_options())
+    return {"glue_dir": str(folder), "files": {t: [str(p.relative_to(folder)) for p in ps] for t, ps in written.items()},
+            "step": steps[0], **glue_average(runs), "runs": runs, "seconds": time.perf_counter() - start}
+
+
 def pretrain_and_finetune(config: MLMPretrainConfig, run_dir: str | Path, tokenizer, tasks: Sequence[Task],
                           finetune_cfg: FinetuneConfig, seeds: Sequence[int] = (0,), *, nproc_per_node: int = 1,
                           nnodes: int = 1, finetune_options: Mapping[str, Any] | None = None
@@ -496,8 +585,8 @@ def pretrain_and_finetune(config: MLMPretrainConfig, run_dir: str | Path, tokeni
                                          finetune_options=finetune_options)
 
 
-__all__ = ["DownstreamSpec", "EVAL_RATE", "MLMBatches", "MLMDataSpec", "MLMPretrainConfig", "ProgressCallback",
-           "TransformersMLM", "as_encoder_mlm", "bert_config", "build_mlm_model", "check_model_spec",
-           "checkpoint_steps", "encoder_tokenizer", "ensure_mlm_data", "is_transformers_spec", "planning_spec",
-           "evaluate_checkpoints", "fill_data_dir", "load_mlm_data", "load_pretrained_mlm", "mlm_evaluator",
-           "mlm_loss", "model_with", "pretrain_and_finetune", "pretrain_mlm"]
+__all__ = ["DownstreamSpec", "EVAL_RATE", "GlueFixtureCheck", "HF_BERT_SIZES", "MLMBatches", "MLMDataSpec", "MLMPretrainConfig",
+           "ProgressCallback", "TransformersMLM", "as_encoder_mlm", "bert_config", "build_mlm_model",
+           "check_model_spec", "checkpoint_steps", "encoder_tokenizer", "ensure_mlm_data", "evaluate_checkpoints",
+           "fill_data_dir", "glue_fixture_eval", "hf_bert_spec", "is_transformers_spec", "load_mlm_data", "load_pretrained_mlm",
+           "mlm_evaluator", "mlm_loss", "model_with", "planning_spec", "pretrain_and_finetune", "pretrain_mlm"]

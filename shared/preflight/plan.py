@@ -89,9 +89,10 @@ class TrainingRunPlan:
     """One training run (or ``count`` identical ones) of a notebook's preset.
 
     samples: sequences or images the run trains on (max_steps x global_batch_size); micro_batch_size:
-    per rank per forward. precision "bf16" (autocast, fp32 master weights) or "fp32"; parallelism
-    "none" | "ddp" | "fsdp"; activation_checkpointing None lets the preflight turn it on where the run
-    does not fit without it. frozen_param_bytes: bytes per frozen parameter (a LoRA base in bf16: 2).
+    per rank per forward. precision "bf16" or "amp_fp16" (autocast, fp32 master weights) or "fp32";
+    parallelism "none" | "ddp" | "fsdp" | "fsdp_grad_op" (ZeRO-2); activation_checkpointing None lets
+    the preflight turn it on where the run does not fit without it. frozen_param_bytes: bytes per
+    frozen parameter (a LoRA base in bf16: 2).
     """
     name: str
     model: ModelCost

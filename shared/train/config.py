@@ -13,8 +13,9 @@ from shared.utils.config import StrictConfig
 
 OPTIMIZERS = ("adamw", "lionw")
 SCHEDULES = ("cosine", "linear", "constant", "inv_sqrt")
-PRECISIONS = ("fp32", "bf16")
-PARALLELISMS = ("none", "ddp", "fsdp")
+PRECISIONS = ("fp32", "bf16", "amp_fp16")
+PARALLELISMS = ("none", "ddp", "fsdp", "fsdp_grad_op")
+SHARDED_PARALLELISMS = ("fsdp", "fsdp_grad_op")   # FSDP2 (fully_shard): sharded checkpoints, meta init
 WEIGHT_DECAY_SCALINGS = ("schedule", "lr")
 
 
@@ -44,9 +45,16 @@ class TrainConfig(StrictConfig):
     at max_steps (warmup-stable-decay, so checkpoints before the cooldown are constant-LR branch points;
     a cooldown longer than the run decays from its first update).
 
-    Precision: "bf16" autocasts to bfloat16 on CUDA; on CPU training always runs in fp32.
-    Parallelism: applied only when world_size > 1 (see shared.train.distributed); with one process
-    any choice runs unwrapped, so one config serves the notebook and the torchrun launch.
+    Precision: "bf16" autocasts to bfloat16 on CUDA; on CPU it runs fp32. "amp_fp16" (Composer's
+    `amp_fp16`) autocasts to float16 on every device, CPU included, with fp32 master weights and
+    dynamic loss scaling (`torch.amp.GradScaler` at torch's defaults: scale 2**16, halved on a step
+    whose gradients hold inf/nan, which is skipped, doubled after 2000 clean steps).
+    Parallelism: "ddp"; "fsdp" (FSDP2 `fully_shard`, ZeRO-3: parameters, gradients and optimizer
+    state sharded; each block's parameters are gathered for its forward and again for its backward);
+    "fsdp_grad_op" (ZeRO-2, FSDP1's SHARD_GRAD_OP: the same, but parameters gathered in the forward
+    stay unsharded until the backward, one all-gather per block per micro-batch and more memory).
+    Applied only when world_size > 1 (see shared.train.distributed); with one process any choice
+    runs unwrapped, so one config serves the notebook and the torchrun launch.
     `activation_checkpointing`: keep only each block's input for backward and recompute the block
     (about a third more compute for a block's activations; `shared.preflight` says when it is needed).
 

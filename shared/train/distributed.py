@@ -4,12 +4,21 @@ Model files hold no distributed code; this module applies parallelism from outsi
 
 One process (world size 1) runs in the caller's process, unwrapped. More processes are launched
 with torchrun; inside each worker `init_distributed()` joins the process group (gloo on CPU,
-nccl on CUDA) and `apply_parallelism(model, "ddp" | "fsdp", blocks=...)` wraps the model:
+nccl on CUDA) and `apply_parallelism(model, "ddp" | "fsdp" | "fsdp_grad_op", blocks=...)` wraps the model:
 
 - "ddp": `DistributedDataParallel`; every rank holds the whole model and optimizer state.
 - "fsdp": FSDP2; `fully_shard` on each block (e.g. transformer layers) and then on the root, so
   parameters, gradients and optimizer state are sharded and each block is gathered only while
   it runs. Rank 0's initial weights are broadcast first, so all ranks start from the same model.
+- "fsdp_grad_op" (ZeRO-2, FSDP1's SHARD_GRAD_OP): the same sharding, but `reshard_after_forward=False`:
+  a block gathered for the forward stays unsharded until its backward has run (no second
+  all-gather; every block's full parameters are held at the peak). Gradients and optimizer state
+  stay sharded.
+
+Loss scaling (precision "amp_fp16") needs no wrapper here: under FSDP2 the gradients are DTensors
+and torch.amp.GradScaler's unscale (`_amp_foreach_non_finite_check_and_unscale_`) all-reduces its
+inf/nan flag over the mesh in DTensor's dispatch (pytorch/pytorch#132816), so every rank skips the
+same steps; under DDP the gradients are all-reduced before the check, so every rank sees the same.
 
 Each rank draws its own slice of the global batch: the data sampler takes rank and world_size
 (`rank_slice` gives the rows of a global batch that belong to a rank).
@@ -32,7 +41,7 @@ from torch import nn
 
 from shared.utils.runtime import default_device  # noqa: F401 (re-exported)
 
-from .config import PARALLELISMS
+from .config import PARALLELISMS, SHARDED_PARALLELISMS
 
 # ---------------------------------------------------------------------------------------------
 # process group
@@ -226,15 +235,18 @@ def _broadcast_from_rank0(model: nn.Module) -> None:
 
 def apply_parallelism(model: nn.Module, parallelism: str, *, blocks: BlocksSpec = None,
                       device: torch.device | None = None, bf16_params: bool = False,
-                      compile: bool = False, ddp_kwargs: dict | None = None) -> nn.Module:
+                      param_dtype: torch.dtype | None = None, compile: bool = False,
+                      ddp_kwargs: dict | None = None) -> nn.Module:
     """Wrap `model` (on its device, or on the meta device) for data parallel training; return the
     module to call forward on. world size 1 or parallelism "none": the model itself. A meta-device
     model is materialised on `device` (see `materialize`): after sharding under FSDP, before
     wrapping otherwise.
 
     "ddp": DistributedDataParallel(model). "fsdp": FSDP2 in place (fully_shard on each block,
-    then the root; the returned object is `model`, now an FSDPModule). `bf16_params` (CUDA bf16
-    runs) makes FSDP gather parameters in bf16 and reduce gradients in fp32. `compile` applies
+    then the root; the returned object is `model`, now an FSDPModule). "fsdp_grad_op": the same
+    with reshard_after_forward=False (ZeRO-2). `param_dtype` (the autocast dtype of bf16 / fp16
+    runs; `bf16_params` is param_dtype=torch.bfloat16) makes FSDP gather parameters in that dtype
+    and reduce gradients in fp32 (Composer's FSDP mixed_precision "DEFAULT"). `compile` applies
     torch.compile in place (Module.compile, so state_dict names are unchanged): to the wrapped
     module, or for FSDP to each block before it is sharded.
     """
@@ -244,7 +256,7 @@ def apply_parallelism(model: nn.Module, parallelism: str, *, blocks: BlocksSpec 
     if meta and device is None:
         raise ValueError("a model on the meta device needs the device to materialise it on")
     device = device or next(model.parameters()).device
-    if meta and (parallelism != "fsdp" or get_world_size() == 1):
+    if meta and (parallelism not in SHARDED_PARALLELISMS or get_world_size() == 1):
         materialize(model, device)            # unsharded: every rank holds the whole model anyway
         meta = False
     if parallelism == "none" or get_world_size() == 1:
@@ -259,15 +271,18 @@ def apply_parallelism(model: nn.Module, parallelism: str, *, blocks: BlocksSpec 
             wrapped.compile()
         return wrapped
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-    mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-          if bf16_params else MixedPrecisionPolicy())
+    param_dtype = param_dtype or (torch.bfloat16 if bf16_params else None)
+    mp = (MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
+          if param_dtype is not None else MixedPrecisionPolicy())
+    # None: FSDP2's default (reshard each block after its forward, keep the root unsharded)
+    reshard = False if parallelism == "fsdp_grad_op" else None
     if not meta:
         _broadcast_from_rank0(model)
     for block in resolve_blocks(model, blocks):
         if compile:
             block.compile()
-        fully_shard(block, mp_policy=mp)
-    fully_shard(model, mp_policy=mp)
+        fully_shard(block, mp_policy=mp, reshard_after_forward=reshard)
+    fully_shard(model, mp_policy=mp, reshard_after_forward=reshard)
     if meta:                                  # each rank allocates and initialises its own shards only
         materialize(model, device)
     return model

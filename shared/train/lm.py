@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 IGNORE_INDEX = -100
@@ -35,5 +36,15 @@ def lm_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], use_doc_mask: b
     targets = masked_targets(batch)
     doc_ids = batch.get("doc_ids") if use_doc_mask else None
     loss = model(batch["input_ids"], doc_ids, targets=targets).loss
+    return loss, {"num_tokens": int((targets != IGNORE_INDEX).sum())}
+
+
+def hf_lm_loss(model: nn.Module, batch: Mapping[str, torch.Tensor]):
+    """lm_loss for a transformers causal LM: mean cross-entropy of its (B, T, V) logits against the
+    loss-masked (B, T) targets (already shifted: logits at t are scored against targets[:, t]).
+    Returns (loss, {"num_tokens": predicted tokens})."""
+    targets = masked_targets(batch).long()
+    logits = model(input_ids=batch["input_ids"].long()).logits
+    loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
     return loss, {"num_tokens": int((targets != IGNORE_INDEX).sum())}
 

@@ -33,6 +33,13 @@
 
 Gradient accumulation divides each micro-batch loss by grad_accum, so with equal micro-batches
 the update equals that of one batch of the global size (DDP/FSDP average over ranks).
+
+Precision "amp_fp16": each micro-batch's loss is multiplied by the loss scale before its backward;
+after the last one the gradients are unscaled (divided by the scale, and checked for inf/nan over
+every rank), then clipped, then the optimizer steps unless they held inf/nan. A skipped step still
+counts as a step (it advances `step` and the LR schedule, as Composer and torch's AMP recipe do);
+the log records `skipped_steps` (so far in the run) and `loss_scale`, and checkpoints hold the
+scaler's state, so a resumed run skips and scales as the uninterrupted one would.
 """
 from __future__ import annotations
 
@@ -58,6 +65,8 @@ from .metrics import METRICS_FILE, History, MetricsLogger
 from .optim import build_optimizer
 from .schedules import build_lr_scheduler
 from .throughput import mfu, model_flops_per_token, peak_flops
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "amp_fp16": torch.float16}
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +103,13 @@ def _first_tensor(batch: Any) -> torch.Tensor | None:
     return None
 
 
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype the forward autocasts to: bf16 on CUDA only (CPU runs fp32), fp16 on every device."""
+    if precision == "bf16" and device.type != "cuda":
+        return None
+    return AUTOCAST_DTYPES.get(precision)
+
+
 def count_batch(batch: Any) -> tuple[int | None, int | None]:
     """(samples, tokens) of a micro-batch by its shapes; None where unknown."""
     first = _first_tensor(batch)
@@ -110,7 +126,8 @@ class Trainer:
 
     Attributes after construction: `model` (the user's module, on its device), `wrapped` (what
     forward is called on: DDP wrapper, FSDP module or the model), `optimizer`, `scheduler`,
-    `dist` (DistInfo), `device`, `grad_accum`, `step` (updates done).
+    `scaler` (the torch.amp.GradScaler of amp_fp16 runs, else None), `dist` (DistInfo), `device`,
+    `grad_accum`, `step` (updates done, skipped ones included).
 
     optimizer_factory(model, config) -> Optimizer replaces the default `build_optimizer`; it is
     called after parallelism is applied. `blocks` selects the modules FSDP shards one by one
@@ -132,15 +149,16 @@ class Trainer:
             raise ValueError(f"{world} processes with parallelism='none' would train diverging "
                              "replicas; choose parallelism 'ddp' or 'fsdp'")
         self.grad_accum = config.resolve_grad_accum(world)
-        use_bf16 = config.precision == "bf16" and self.device.type == "cuda"
-        self.amp_dtype = torch.bfloat16 if use_bf16 else None
-        self.precision = "bf16" if self.amp_dtype is not None else "fp32"
+        self.amp_dtype = autocast_dtype(config.precision, self.device)
+        self.precision = config.precision if self.amp_dtype is not None else "fp32"
+        # dynamic loss scaling for fp16 (bf16 has fp32's exponent range and needs none)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
         # a model built on the meta device is materialised by apply_parallelism (after FSDP sharding)
         self.model = model if D.has_meta_parameters(model) else model.to(self.device)
         if config.activation_checkpointing:
             D.apply_activation_checkpointing(self.model, blocks)
         self.wrapped = D.apply_parallelism(self.model, config.parallelism, blocks=blocks,
-                                           device=self.device, bf16_params=self.amp_dtype is not None,
+                                           device=self.device, param_dtype=self.amp_dtype,
                                            compile=config.compile)
         self.optimizer = (optimizer_factory or build_optimizer)(self.model, config)
         self.scheduler = build_lr_scheduler(self.optimizer, config)
@@ -158,11 +176,13 @@ class Trainer:
                           "see the batches an uninterrupted run would (exact resume impossible)",
                           stacklevel=2)
         self.flops_per_token = model_flops_per_token(self.model, config.flops_per_token)
-        self.peak_flops = peak_flops(self.device, self.precision)
+        # 16-bit tensor-core peaks: fp16's equals bf16's on the GPUs throughput.py lists
+        self.peak_flops = peak_flops(self.device, "fp32" if self.amp_dtype is None else "bf16")
         self.step = 0
         self.should_stop = False
         self._restored = False
         self._counts = torch.zeros(2, dtype=torch.float64, device=self.device)  # tokens, samples
+        self._skipped = torch.zeros((), dtype=torch.float64, device=self.device)  # steps skipped on inf/nan
         self._elapsed = 0.0
         self._tokens_known = True
         main_log = config.run_dir is not None and self.dist.is_main
@@ -237,7 +257,8 @@ class Trainer:
         path = save_checkpoint(self.config.run_dir, self.step, model=self.model,
                                optimizer=self.optimizer, scheduler=self.scheduler,
                                train_data=self.train_data,
-                               trainer_state=dict(self._state(), callbacks=self._callback_states()),
+                               trainer_state=dict(self._state(), callbacks=self._callback_states(),
+                                                  **self._scaler_state()),
                                config=self.config.to_dict(), keep_last_n=self.config.keep_last_n,
                                extra_writers=[functools.partial(cb.on_save_checkpoint, self)
                                               for cb in self.callbacks if hasattr(cb, "on_save_checkpoint")])
@@ -248,6 +269,12 @@ class Trainer:
     def _state(self) -> dict[str, Any]:
         tokens, samples = self._counts.tolist()
         return {"step": self.step, "tokens": tokens, "samples": samples, "elapsed_s": self._elapsed}
+
+    def _scaler_state(self) -> dict[str, Any]:
+        """The loss scaler's state and skipped-step count (amp_fp16 runs; nothing otherwise)."""
+        if self.scaler is None:
+            return {}
+        return {"grad_scaler": self.scaler.state_dict(), "skipped_steps": int(self._skipped.item())}
 
     def _stateful_callbacks(self) -> dict[str, Any]:
         stateful = [cb for cb in self.callbacks
@@ -279,6 +306,13 @@ class Trainer:
         self._counts = torch.tensor([state["tokens"], state["samples"]], dtype=torch.float64,
                                     device=self.device)
         self._elapsed = float(state["elapsed_s"])
+        if self.scaler is not None:
+            if "grad_scaler" in state:
+                self.scaler.load_state_dict(state["grad_scaler"])
+                self._skipped.fill_(float(state["skipped_steps"]))
+            else:
+                warnings.warn(f"{path} holds no loss-scaler state (a run in another precision): the loss "
+                              "scale starts again from its initial value", stacklevel=3)
         saved, ours = state.get("callbacks", {}), self._stateful_callbacks()
         if set(saved) != set(ours):
             warnings.warn(f"stateful callbacks {sorted(ours)} differ from the checkpoint's "
@@ -327,24 +361,41 @@ class Trainer:
             with self.wrapped.no_sync() if skip_sync else contextlib.nullcontext():
                 with self._autocast():
                     loss, metrics = self.loss_fn(self.wrapped, batch)
-                (loss / accum).backward()
+                scaled = loss / accum
+                (scaled if self.scaler is None else self.scaler.scale(scaled)).backward()
             loss_sum += loss.detach().float()
             metrics = dict(metrics or {})
             counts += self._micro_counts(batch, metrics)
             for k, v in metrics.items():
                 v = torch.as_tensor(v, dtype=torch.float32).detach().to(self.device)
                 metric_sums[k] = metric_sums.get(k, 0) + v
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)       # clip (and report) the true gradients
         max_norm = self.config.grad_clip if self.config.grad_clip else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
         if hasattr(grad_norm, "full_tensor"):  # FSDP2 returns a DTensor
             grad_norm = grad_norm.full_tensor()
         lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
-        self.scheduler.step()
+        if self.scaler is None:
+            self.optimizer.step()
+            self.scheduler.step()
+        else:
+            self._scaled_step()
         self.optimizer.zero_grad(set_to_none=True)
         self._counts += D.all_reduce_sum(counts)
         return {"loss": loss_sum / accum, "lr": lr, "grad_norm": grad_norm,
                 "metrics": {k: v / accum for k, v in metric_sums.items()}}
+
+    def _scaled_step(self) -> None:
+        """Optimizer step unless unscale_ found inf/nan (the flag, already reduced over ranks, stays on
+        device), then the loss-scale update and the LR schedule's step."""
+        found_inf = sum(v.double() for v in self.scaler._found_inf_per_device(self.optimizer).values())
+        self._skipped += (found_inf > 0).double()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        with warnings.catch_warnings():     # a skipped first step: the schedule advances all the same
+            warnings.filterwarnings("ignore", message=".*lr_scheduler.step\\(\\)` before `optimizer.step")
+            self.scheduler.step()
 
     def _micro_counts(self, batch: Any, metrics: dict[str, Any]) -> torch.Tensor:
         samples, tokens = count_batch(batch)
@@ -375,6 +426,8 @@ class Trainer:
                if tok_s is not None else None,
                "tokens": int(total_tokens) if self._tokens_known else None,
                "samples": int(total_samples), "elapsed_s": self._elapsed}
+        if self.scaler is not None:
+            rec.update(loss_scale=self.scaler.get_scale(), skipped_steps=int(self._skipped.item()))
         rec.update(zip(names, vec[1:]))
         if bar is not None:
             post = {"loss": f"{rec['loss']:.4f}", "lr": f"{rec['lr']:.2e}"}
