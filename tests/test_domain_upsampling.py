@@ -17,6 +17,7 @@ from shared.data.generated import facts
 from shared.data.lm_streams import StreamSpec, TokenizerSpec, load_or_train_tokenizer
 from shared.data.mixture import PiecewiseSchedule
 from shared.data.tokenizer import train_bpe
+from shared.eval.gauntlet import tasks as gauntlet_tasks
 from shared.models.gpt import GPT, GPTConfig
 from shared.pipelines.lm_pretrain import BRANCH_POINTS, LMPretrainSpec
 
@@ -131,6 +132,34 @@ def test_rerunning_the_pipeline_trains_nothing(pipeline):
         U.run_pipeline(changed, branches, out)
 
 
+def tiny_spec(fixture_benchmarks=None) -> U.UpsamplingSpec:
+    """An UpsamplingSpec of the tiny pipeline's runs (tiny_config)."""
+    cfg = tiny_config()
+    return U.UpsamplingSpec.from_dict({
+        "base_mix": BASE, "upsampled_mix": UP, "fractions": [0.5, 1.0], "ablate": ["b"], "ablation_fraction": 0.25,
+        "domain_metrics": {"a": "math_answer_nll"}, "general_metric": "general_loss", "accuracy_metrics": {},
+        "model": cfg["model"], "train": cfg["train"], "data": cfg["data"], "eval": cfg["bench"],
+        "fixture_benchmarks": fixture_benchmarks})
+
+
+@pytest.mark.slow
+def test_fixture_benchmarks_score_the_first_baseline_after_training(pipeline, tmp_path):
+    pytest.importorskip("lm_eval")
+    out, _, runs = pipeline
+    model, _ = U.load_trained(tiny_spec(), runs["baseline"]["dir"])
+    final = load_file(out / "baseline" / "checkpoints" / "step_00000008" / "model.safetensors")
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in final.items())
+    assert U.score_fixture_benchmarks(tiny_spec(), {0: runs}, tmp_path) is None
+    fixtures = {"tasks": ["mmlu_anatomy", "gsm8k"], "num_fewshot": {"mmlu_anatomy": 2, "gsm8k": 1},
+                "gauntlet": ["copa", "lambada_openai"], "rows": 2, "max_gen_toks": 4}
+    scores = U.score_fixture_benchmarks(tiny_spec(fixtures), {0: runs, 1: {}}, tmp_path)
+    assert {"mmlu_anatomy_acc", "gsm8k_exact_match_strict_match", "gauntlet_average", "gauntlet_commonsense_reasoning",
+            "gauntlet_language_understanding", "gauntlet_task_copa", "gauntlet_task_lambada_openai"} <= set(scores)
+    assert json.loads((tmp_path / "fixture_benchmarks.json").read_text()) == scores
+    assert (tmp_path / "benchmark_fixtures" / "copa" / "validation.jsonl").is_file()
+    assert -1.0 <= scores["gauntlet_task_copa"] <= 1.0 and 0.0 <= scores["mmlu_anatomy_acc"] <= 1.0
+
+
 # ------------------------------------------------------------------------------------ benchmarks
 @pytest.fixture(scope="module")
 def tokenizer():
@@ -192,6 +221,27 @@ def test_full_suite_on_small_benchmark_files(tmp_path, tokenizer):
         E.full_suite(tokenizer, {"mmlu": "x"}, max_tokens=64)
     with pytest.raises(ValueError, match="unknown harness options"):
         E.full_suite(tokenizer, {}, max_tokens=64, harness={**harness, "shots": 5})
+
+
+@pytest.mark.slow
+def test_full_suite_scores_the_gauntlet(tmp_path, tokenizer):
+    pytest.importorskip("lm_eval")
+    from shared.eval.benchmark_fixtures import write_fixtures
+    write_fixtures(tmp_path, ["copa", "boolq"], rows=2)
+    gauntlet = {"data_dir": str(tmp_path), "only": ["copa", "boolq"], "limit": 2}
+    suite = E.full_suite(tokenizer, {}, max_tokens=64, gauntlet=gauntlet)
+    assert suite.gauntlet.only == ("copa", "boolq") and suite.gauntlet.categories is None
+    out = suite(tiny_model(len(tokenizer)))
+    assert set(out) == {"gauntlet_average", "gauntlet_commonsense_reasoning", "gauntlet_reading_comprehension",
+                        "gauntlet_task_copa", "gauntlet_task_boolq"}
+    assert out["gauntlet_average"] == pytest.approx((out["gauntlet_task_copa"] + out["gauntlet_task_boolq"]) / 2)
+    with pytest.raises(ValueError, match="gauntlet options"):
+        E.full_suite(tokenizer, {}, max_tokens=64, gauntlet={"categories": None})
+
+
+def test_gauntlet_scores_are_higher_is_better():
+    assert A.sign("gauntlet_average") == 1.0 and A.sign("gauntlet_world_knowledge") == 1.0
+    assert A.sign("general_loss") == -1.0 and A.sign("mmlu_acc") == 1.0
 
 
 # ------------------------------------------------------------------------------------ analysis
@@ -261,3 +311,9 @@ def test_run_config_of_every_scale_is_a_pipeline_run():
         assert branch.train.max_steps == spec.train.max_steps
     full = scales.NOTEBOOKS["01_train"].build("full")
     assert full.model["flavour"] == "mpt-7b" and full.needs_data_dir
+    # the paper's general ability: the Gauntlet's average, from the harness's benchmark folder; no fixture check
+    assert full.general_metric == "gauntlet_average" and full.fixture_benchmarks is None
+    assert full.eval["gauntlet"]["data_dir"] == full.eval["harness"]["data_dir"]
+    smoke = scales.NOTEBOOKS["01_train"].build("smoke")
+    assert smoke.general_metric == "general_loss" and set(smoke.fixture_benchmarks["gauntlet"]) <= {
+        t.name for t in gauntlet_tasks() if t.benchmark is not None}

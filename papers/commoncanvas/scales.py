@@ -330,7 +330,7 @@ SD2_FULL = {
     "fresh": False, "sample_prompts": 8, "sampling_steps": 50,
     # COCO-2014 validation captions, one per image, 30k images (the FID-30k protocol the SD papers report);
     # FID Inception and CLIP ViT-L/14 weights from data_dir
-    "evaluation": {"manifest": "coco/val2014_captions.jsonl", "images": 30_000,
+    "evaluation": {"manifest": "coco/annotations/captions_val2014.json", "images": 30_000,
                    "fid_weights": "fid/pt_inception-2015-12-05-6726825d.pth", "clip_dir": "clip-vit-large-patch14",
                    "resolution": 512, "sampling_steps": 50, "guidance_scale": 3.0, "micro_batch_size": 32,
                    "kid_subsets": 100, "kid_subset_size": 1000},

@@ -22,8 +22,8 @@ HIGHER_IS_BETTER = frozenset({"knowledge_recall_acc", "knowledge_mcq_acc", "mmlu
 
 
 def sign(metric: str) -> float:
-    """+1 where larger values are better, -1 for losses."""
-    return 1.0 if metric in HIGHER_IS_BETTER else -1.0
+    """+1 where larger values are better (HIGHER_IS_BETTER, the Gauntlet's gauntlet_* scores), -1 for losses."""
+    return 1.0 if metric in HIGHER_IS_BETTER or metric.startswith("gauntlet_") else -1.0
 
 
 def final_values(results: pd.DataFrame) -> pd.DataFrame:

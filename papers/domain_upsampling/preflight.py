@@ -33,8 +33,8 @@ def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
 
 
 def requirements(notebook: str, spec) -> list[DataRequirement]:
-    """01_train at full scale: the tokenizer, each domain's text, the benchmark files, the
-    comparison system's checkpoint."""
+    """01_train at full scale: the tokenizer, each domain's text, the benchmark files (and the folder of
+    the harness's and the Gauntlet's task rows), the comparison system's checkpoint."""
     if notebook != "01_train":
         return []
     reqs = []
@@ -48,6 +48,9 @@ def requirements(notebook: str, spec) -> list[DataRequirement]:
     for name, path in spec.eval.get("files", {}).items():
         if isinstance(path, str) and "{data_dir}" in path:
             reqs.append(DataRequirement(path, "jsonl", f"{name} benchmark"))
+    folders = {spec.eval[k]["data_dir"] for k in ("harness", "gauntlet") if spec.eval.get(k)}
+    for folder in sorted(f for f in folders if "{data_dir}" in f):
+        reqs.append(DataRequirement(folder, "dir", "benchmark rows of the harness's tasks (MMLU, GSM8K, the Gauntlet)"))
     reference = spec.reference or {}
     if "{data_dir}" in reference.get("path", ""):
         reqs.append(DataRequirement(reference["path"], "hf_checkpoint", f"{reference['name']} (comparison system)"))

@@ -24,8 +24,8 @@ our models as its ``LM``:
 - Inside a launched job (``torch.distributed`` initialised), the harness shards requests over ranks and
   gathers them on rank 0 (``CausalLMAdapter.all_gather`` / ``gather_object``); only rank 0 gets results.
 
-Not covered: the Gauntlet categories beyond these public tasks; HumanEval runs through ``shared.eval.code``
-(our sandbox) instead.
+The Mosaic Eval Gauntlet's categories are scored over these tasks by ``shared.eval.gauntlet`` (its own CLI,
+``python -m shared.eval.gauntlet``). Not covered: HumanEval runs through ``shared.eval.code`` (our sandbox).
 """
 from __future__ import annotations
 
@@ -69,6 +69,29 @@ BENCHMARKS: dict[str, Benchmark] = {
     "medmcqa": Benchmark("medmcqa", "medmcqa"),
     "medqa": Benchmark("medqa_4options", "medqa"),
     "pubmedqa": Benchmark("pubmedqa", "pubmedqa"),
+    # the Mosaic Eval Gauntlet's tasks the harness ships (shared.eval.gauntlet)
+    "gsm8k_cot": Benchmark("gsm8k_cot", "gsm8k"),
+    "copa": Benchmark("copa", "copa"),                                  # aps/super_glue copa
+    "boolq": Benchmark("boolq", "boolq"),                               # aps/super_glue boolq
+    "siqa": Benchmark("social_iqa", "siqa"),                            # lighteval/siqa
+    "commonsense_qa": Benchmark("commonsense_qa", "commonsense_qa"),    # tau/commonsense_qa
+    "openbookqa": Benchmark("openbookqa", "openbookqa"),                # allenai/openbookqa main
+    "lambada_openai": Benchmark("lambada_openai", "lambada_openai"),    # EleutherAI/lambada_openai
+    "wsc273": Benchmark("wsc273", "wsc273"),                            # lighteval/winograd_wsc wsc273
+    "triviaqa": Benchmark("triviaqa", "triviaqa"),                      # mandarjoshi/trivia_qa rc.nocontext
+    # hails/bigbench, split "default"
+    "bigbench_qa_wikidata": Benchmark("bigbench_qa_wikidata_generate_until", "bigbench_qa_wikidata"),
+    "bigbench_strange_stories": Benchmark("bigbench_strange_stories_multiple_choice", "bigbench_strange_stories"),
+    "bigbench_strategyqa": Benchmark("bigbench_strategyqa_multiple_choice", "bigbench_strategyqa"),
+    "bigbench_elementary_math_qa": Benchmark("bigbench_elementary_math_qa_multiple_choice",
+                                             "bigbench_elementary_math_qa"),
+    "bigbench_dyck_languages": Benchmark("bigbench_dyck_languages_generate_until", "bigbench_dyck_languages"),
+    "bigbench_operators": Benchmark("bigbench_operators_generate_until", "bigbench_operators"),
+    # hails/agieval-*
+    "agieval_lsat_ar": Benchmark("agieval_lsat_ar", "agieval_lsat_ar"),
+    "agieval_lsat_rc": Benchmark("agieval_lsat_rc", "agieval_lsat_rc"),
+    "agieval_lsat_lr": Benchmark("agieval_lsat_lr", "agieval_lsat_lr"),
+    "agieval_sat_en": Benchmark("agieval_sat_en", "agieval_sat_en"),
 }
 MMLU_FOLDER = "mmlu"
 
@@ -365,9 +388,10 @@ class HarnessEval:
     num_fewshot: Mapping[str, int] | None = None
     batch_size: int = 16
     limit: int | None = None
+    max_gen_toks: int = 256            # new tokens per generation where the task sets none (GSM8K)
 
     def __call__(self, model) -> dict[str, float]:
-        lm = CausalLMAdapter(model, self.tokenizer, batch_size=self.batch_size)
+        lm = CausalLMAdapter(model, self.tokenizer, batch_size=self.batch_size, max_gen_toks=self.max_gen_toks)
         shots = dict(self.num_fewshot or {})
         groups: dict[int | None, list[str]] = {}
         for task in self.tasks:
