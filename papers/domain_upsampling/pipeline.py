@@ -29,10 +29,8 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from collections.abc import Mapping, Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from shared.models.gpt import GPT
 from shared.pipelines.lm_pretrain import (LMDataSpec, LMPretrainSpec, branch_point_dir, gpt_config,
@@ -41,6 +39,9 @@ from shared.train import TrainConfig, latest_checkpoint, load_model_weights, rea
 from shared.utils.config import StrictConfig
 
 from . import evals as E
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ENTRY_POINT = "papers.domain_upsampling.pipeline:train_entry"
 BASELINE = "baseline"
@@ -229,6 +230,7 @@ def run_seeds(spec: UpsamplingSpec, branches: Sequence[Branch], seeds: Sequence[
     """run_pipeline for every seed (into out_dir/seed<s>), with "{data_dir}" filled in; returns the
     tidy results of every run of every seed (collect_results, with a "seed" column) and
     {seed: run_pipeline's summary}."""
+    import pandas as pd   # third-party, heavy: only where results become tables (presets load without it)
     frames, runs_by_seed = [], {}
     for s in seeds:
         runs = run_pipeline(resolve_data_dir(run_config(spec, s), data_dir), branches, Path(out_dir) / f"seed{s}",
@@ -303,6 +305,7 @@ def collect_results(runs: Mapping[str, Mapping], prefix: str = "bench/"):
     """A tidy DataFrame of every run's eval records: run, fraction, removed, start_step, step,
     metric, value. A branch's records begin after its start step; the baseline's eval at that
     step is where its curve leaves the baseline."""
+    import pandas as pd   # third-party, heavy: only where results become tables (presets load without it)
     rows = []
     for name, info in runs.items():
         for rec in read_metrics(info["dir"]):
