@@ -15,7 +15,7 @@ from shared.eval.glue import MOSAICML_GLUE_FINETUNE as FULL_FINETUNE
 from shared.eval.glue import MOSAICML_GLUE_PER_TASK as FULL_PER_TASK
 from shared.eval.glue import MOSAICML_GLUE_SEEDS, MOSAICML_GLUE_TASKS
 from shared.experiment.presets import NotebookPresets
-from shared.pipelines.mlm_pretrain import hf_bert_spec
+from shared.pipelines.mlm_pretrain import glue_fixture_check, hf_bert_spec
 
 from .sweep import SCHEDULES, SchedulesSpec
 
@@ -38,6 +38,11 @@ FULL_MODELS = {"base": {"model": hf_bert_spec("base", HF_BERT)},
 # yamls/glue/mlm_scheduled/base.yaml gives every task the five seeds; finetuning_jobs.py trains QQP for 3 epochs
 FULL_GLUE_PER_TASK = {**FULL_PER_TASK, "qqp": {**FULL_PER_TASK["qqp"], "epochs": 3}}
 
+SMOKE_FINETUNE = {"max_steps": 150, "lr": 1e-3, "micro_batch_size": 32, "seq_len": 40, "dropout": 0.0,
+                  "weight_decay": 5e-6}
+SMALL_FINETUNE = {"max_steps": 400, "lr": 1e-4, "micro_batch_size": 32, "seq_len": 64, "dropout": 0.1,
+                  "weight_decay": 5e-6}
+
 SCHEDULES_PRESETS = NotebookPresets(SchedulesSpec, {
     "smoke": {"models": {"base": {"model": {"n_layer": 2, "n_head": 4, "d_model": 64, "d_ff": 256, "max_seq_len": 64,
                                             **BERT_SWITCHES}}},
@@ -47,17 +52,10 @@ SCHEDULES_PRESETS = NotebookPresets(SchedulesSpec, {
               "micro_batch_size": 32, "eval_samples": 256,
               "eval": {"tasks": ["acceptability", "word_class"], "task_train": 1500, "task_eval": 400,
                        "glue_dir": None, "seeds": None,
-                       "finetune": {"max_steps": 150, "lr": 1e-3, "micro_batch_size": 32, "seq_len": 40,
-                                    "dropout": 0.0, "weight_decay": 5e-6},
+                       "finetune": SMOKE_FINETUNE,
                        # the full preset's GLUE path run briefly on small files in GLUE's public formats
                        # (shared.pipelines.mlm_pretrain.GlueFixtureCheck), after the stand-ins; no claim reads it
-                       "glue_fixtures": {"tasks": ["mnli", "cola", "stsb", "mrpc"], "rows": 48,
-                                         "formats": {"stsb": "parquet", "mrpc": "parquet"},
-                                         "finetune": {"max_steps": 20, "lr": 1e-3, "micro_batch_size": 32,
-                                                      "seq_len": 40, "dropout": 0.0, "weight_decay": 5e-6},
-                                         "per_task": {"cola": {"epochs": 2}}, "seeds": [0],
-                                         "task_seeds": {"mrpc": [0, 1]},
-                                         "start_from": {"mrpc": "mnli", "stsb": "mnli"}, "scoring": "mosaicml"}}},
+                       "glue_fixtures": glue_fixture_check(SMOKE_FINETUNE)}},
     "small": {"models": {"base": {"model": {"n_layer": 4, "n_head": 4, "d_model": 256, "d_ff": 1024, "max_seq_len": 128,
                                             **BERT_SWITCHES}}},
               "schedules": list(SCHEDULES), "seeds": [0, 1, 2, 3, 4],
@@ -67,15 +65,7 @@ SCHEDULES_PRESETS = NotebookPresets(SchedulesSpec, {
               "micro_batch_size": 256, "eval_samples": 2000,
               "eval": {"tasks": ["acceptability", "word_class", "similarity", "synonym_swap"], "task_train": 4000,
                        "task_eval": 1000, "glue_dir": None, "seeds": None,
-                       "finetune": {"max_steps": 400, "lr": 1e-4, "micro_batch_size": 32, "seq_len": 64,
-                                    "dropout": 0.1, "weight_decay": 5e-6},
-                       "glue_fixtures": {"tasks": ["mnli", "cola", "stsb", "mrpc"], "rows": 48,
-                                         "formats": {"stsb": "parquet", "mrpc": "parquet"},
-                                         "finetune": {"max_steps": 20, "lr": 1e-4, "micro_batch_size": 32,
-                                                      "seq_len": 64, "dropout": 0.1, "weight_decay": 5e-6},
-                                         "per_task": {"cola": {"epochs": 2}}, "seeds": [0],
-                                         "task_seeds": {"mrpc": [0, 1]},
-                                         "start_from": {"mrpc": "mnli", "stsb": "mnli"}, "scoring": "mosaicml"}}},
+                       "finetune": SMALL_FINETUNE, "glue_fixtures": glue_fixture_check(SMALL_FINETUNE)}},
     "full": {"models": FULL_MODELS,
              "schedules": list(SCHEDULES), "seeds": [17, 2048, 3047],
              "data": {"kind": "cache", "train_dir": "{data_dir}/c4_mlm128/train", "eval_dir": "{data_dir}/c4_mlm128/val",

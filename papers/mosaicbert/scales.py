@@ -23,7 +23,7 @@ from shared.eval.glue import MOSAICML_GLUE_PER_TASK as FULL_PER_TASK
 from shared.eval.glue import MOSAICML_GLUE_TASK_SEEDS as FULL_TASK_SEEDS
 from shared.eval.glue import MOSAICML_GLUE_TASKS
 from shared.experiment.presets import NotebookPresets
-from shared.pipelines.mlm_pretrain import hf_bert_spec
+from shared.pipelines.mlm_pretrain import glue_fixture_check, hf_bert_spec
 
 from .experiments import ABLATIONS, AblationSpec, ParetoSpec
 from .throughput import PaddingThroughputSpec
@@ -82,11 +82,7 @@ GLUE = list(MOSAICML_GLUE_TASKS)
 # The full preset's GLUE path (readers of the public formats, per-task recipe and seeds, MRPC / STS-B started from
 # the MNLI model, MosaicML's scoring) run briefly on small generated files in those formats, after the stand-in
 # results, so that smoke runs exercise it (shared.pipelines.mlm_pretrain.GlueFixtureCheck); no claim reads it.
-GLUE_FIXTURES = {"tasks": ["mnli", "cola", "stsb", "mrpc"], "rows": 48,
-                 "formats": {"stsb": "parquet", "mrpc": "parquet"},
-                 "finetune": {**SMOKE_FINETUNE, "max_steps": 20}, "per_task": {"cola": {"epochs": 2}},
-                 "seeds": [0], "task_seeds": {"mrpc": [0, 1]}, "start_from": {"mrpc": "mnli", "stsb": "mnli"},
-                 "scoring": "mosaicml"}
+GLUE_FIXTURES = glue_fixture_check(SMOKE_FINETUNE)
 SMOKE_EVAL = {"tasks": ["acceptability", "word_class"], "task_train": 1500, "task_eval": 400, "glue_dir": None,
               "finetune": SMOKE_FINETUNE, "seeds": [0], "glue_fixtures": GLUE_FIXTURES}
 SMALL_EVAL = {"tasks": ["acceptability", "word_class", "similarity", "synonym_swap"], "task_train": 4000,

@@ -128,6 +128,15 @@ def hf_bert_spec(size: str, config_dir: str) -> dict[str, Any]:
     return {TRANSFORMERS: config_dir, **HF_BERT_SIZES[size]}
 
 
+def glue_fixture_check(finetune: Mapping[str, Any], max_steps: int = 20) -> dict[str, Any]:
+    """A preset's ``eval.glue_fixtures`` entry (GlueFixtureCheck) shaped like the full GLUE recipe: MNLI and
+    CoLA from GLUE's TSVs, STS-B and MRPC from the Hub's parquet, CoLA by epochs, MRPC at two seeds, MRPC
+    and STS-B started from the MNLI model, MosaicML's scoring; each task ``max_steps`` of ``finetune``."""
+    return {"tasks": ["mnli", "cola", "stsb", "mrpc"], "rows": 48, "formats": {"stsb": "parquet", "mrpc": "parquet"},
+            "finetune": {**finetune, "max_steps": max_steps}, "per_task": {"cola": {"epochs": 2}}, "seeds": [0],
+            "task_seeds": {"mrpc": [0, 1]}, "start_from": {"mrpc": "mnli", "stsb": "mnli"}, "scoring": "mosaicml"}
+
+
 def model_with(model: str | Mapping[str, Any], **fields: Any) -> dict[str, Any]:
     """A model spec (flavour name or dict) as a dict with ``fields`` added (e.g. recipe switches)."""
     return {**({"flavour": model} if isinstance(model, str) else dict(model)), **fields}
@@ -588,5 +597,5 @@ def pretrain_and_finetune(config: MLMPretrainConfig, run_dir: str | Path, tokeni
 __all__ = ["DownstreamSpec", "EVAL_RATE", "GlueFixtureCheck", "HF_BERT_SIZES", "MLMBatches", "MLMDataSpec", "MLMPretrainConfig",
            "ProgressCallback", "TransformersMLM", "as_encoder_mlm", "bert_config", "build_mlm_model",
            "check_model_spec", "checkpoint_steps", "encoder_tokenizer", "ensure_mlm_data", "evaluate_checkpoints",
-           "fill_data_dir", "glue_fixture_eval", "hf_bert_spec", "is_transformers_spec", "load_mlm_data", "load_pretrained_mlm",
+           "fill_data_dir", "glue_fixture_check", "glue_fixture_eval", "hf_bert_spec", "is_transformers_spec", "load_mlm_data", "load_pretrained_mlm",
            "mlm_evaluator", "mlm_loss", "model_with", "planning_spec", "pretrain_and_finetune", "pretrain_mlm"]
