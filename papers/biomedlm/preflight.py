@@ -119,6 +119,7 @@ def _sources(domains) -> list[DataRequirement]:
     reqs = []
     for group in domains.values():
         sources = group.sources if hasattr(group, "sources") else group
+        sources = {**sources, **(getattr(group, "tokenizer_sources", None) or {})}
         reqs += [DataRequirement(s[len("dir:"):], "dir", "text") for s in sources if s.startswith("dir:")]
         reqs += [DataRequirement(s[len("pretrained:"):], "tokenizer", "tokenizer") for s in sources
                  if s.startswith("pretrained:")]

@@ -24,7 +24,7 @@ import functools
 import math
 import shutil
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,12 @@ def _iter_dir(folder: Path, max_mb: float | None) -> Iterator[str]:
 
 
 # ---------------------------------------------------------------------------------------- tokenizer
+def tokenizer_sources(domain: Mapping[str, Any]) -> dict[str, float]:
+    """The sources a domain's tokenizer trains on (a DomainText as a dict): its ``tokenizer_sources``,
+    else the model's ``sources``."""
+    return domain.get("tokenizer_sources") or domain["sources"]
+
+
 def train_tokenizer(sources: dict[str, float], vocab_size: int, *, max_mb: dict[str, float] | None = None,
                     world: dict | None = None, data_dir: str | None = None, seed: int = 0,
                     out_dir: str | Path | None = None) -> Path:

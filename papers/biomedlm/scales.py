@@ -66,9 +66,12 @@ SMOKE_TERMS = {"domain": {"gcide_medical": None}, "general": {"gcide_general": N
                "exclude": ["physiol", "biochem", "bacteriol", "microbiol", "pathol", "veter"]}
 # full scale pretrains only the biomedical model: the paper's general baseline is GPT-Neo 2.7B, an existing
 # model that 03_finetune_qa reads from data_dir (FULL_BASELINES)
+# data_dir/pubmed/train holds the Pile's PubMed Abstracts (pubmed/train/abstracts) and PubMed Central
+# (pubmed/train/central): the model trains on both, the tokenizer on the abstracts only (the paper's Sec. 3.2)
 FULL_DOMAINS = {
     "biomedical": {"sources": {"dir:pubmed/train": 1.0}, "max_mb": {},
-                   "tokenizer_max_mb": {"dir:pubmed/train": 2000.0}},
+                   "tokenizer_sources": {"dir:pubmed/train/abstracts": 1.0},
+                   "tokenizer_max_mb": {"dir:pubmed/train/abstracts": 2000.0}},
 }
 # 01_tokenizer at full compares the PubMed tokenizer with GPT-2's (the paper's Table 3), saved under data_dir/gpt2
 FULL_TOKENIZER_DOMAINS = {"biomedical": FULL_DOMAINS["biomedical"],
@@ -178,10 +181,13 @@ class WorldPreset(StrictConfig):
 
 @dataclass
 class DomainText(StrictConfig):
-    """A domain's text: {source: mixture weight}, and megabyte caps of its training / tokenizer text."""
+    """A domain's text: {source: mixture weight}, and megabyte caps of its training / tokenizer text.
+    tokenizer_sources: the sources its BPE trains on where they are not the model's (BioMedLM's tokenizer
+    saw PubMed abstracts only; its model abstracts and full text); None: ``sources``."""
     sources: dict[str, float]
     max_mb: dict[str, float] = field(default_factory=dict)
     tokenizer_max_mb: dict[str, float] = field(default_factory=dict)
+    tokenizer_sources: dict[str, float] | None = None
 
 
 @dataclass
