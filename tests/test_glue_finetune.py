@@ -1,6 +1,8 @@
 """shared.eval.glue: GLUE metrics against scikit-learn / scipy, readers of the real GLUE file
 formats (original tsv, jsonl, parquet) on small files written here, pair encoding, finetuning on
 the shared Trainer; shared.eval.glue_standins: the offline smoke tasks."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -137,3 +139,21 @@ def test_finetune_config_from_dict_is_strict():
     assert FinetuneConfig.from_dict({"max_steps": 5, "lr": 1e-3}).max_steps == 5
     with pytest.raises(ValueError, match="valid keys"):
         FinetuneConfig.from_dict({"steps": 5})
+
+
+def test_glue_average_leaves_out_runs_below_the_authors_floors():
+    from shared.eval.glue import MOSAICML_GLUE_MIN_METRIC
+    rows = [{"task": "mrpc", "seed": 0, "f1": 88.0, "accuracy": 84.0, "score": 86.0},
+            {"task": "mrpc", "seed": 1, "f1": 81.0, "accuracy": 76.0, "score": 78.5},     # F1 below 82: F1 left out
+            {"task": "rte", "seed": 0, "accuracy": 60.0, "score": 60.0},                  # failed run
+            {"task": "rte", "seed": 1, "accuracy": 70.0, "score": 70.0},
+            {"task": "acceptability", "seed": 0, "matthews": 10.0, "score": 10.0}]         # no floor: as without
+    out = glue_average(rows, MOSAICML_GLUE_MIN_METRIC)
+    assert out["tasks"]["mrpc"] == pytest.approx((88.0 + (84.0 + 76.0) / 2) / 2)
+    assert out["tasks"]["rte"] == 70.0 and out["tasks"]["acceptability"] == 10.0
+    assert out["dropped"] == {"mrpc": 1, "rte": 1}
+    assert out["average"] == pytest.approx((out["tasks"]["mrpc"] + 70.0 + 10.0) / 3)
+    # every run of a metric below its floor: the task has no score (NaN), as the authors' table has no entry
+    assert math.isnan(glue_average(rows[2:3], MOSAICML_GLUE_MIN_METRIC)["tasks"]["rte"])
+    plain = glue_average(rows)
+    assert "dropped" not in plain and plain["tasks"]["rte"] == 65.0

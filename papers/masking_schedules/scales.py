@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from shared.eval.glue import MOSAICML_GLUE_FINETUNE as FULL_FINETUNE
 from shared.eval.glue import MOSAICML_GLUE_PER_TASK as FULL_PER_TASK
-from shared.eval.glue import MOSAICML_GLUE_SEEDS, MOSAICML_GLUE_TASKS
+from shared.eval.glue import MOSAICML_GLUE_MIN_METRIC, MOSAICML_GLUE_SEEDS, MOSAICML_GLUE_TASKS
 from shared.experiment.presets import NotebookPresets
 from shared.pipelines.mlm_pretrain import glue_fixture_check, hf_bert_spec
 
@@ -79,7 +79,7 @@ SCHEDULES_PRESETS = NotebookPresets(SchedulesSpec, {
              "eval": {"tasks": GLUE, "task_train": None, "task_eval": None, "glue_dir": "{data_dir}/glue",
                       "seeds": list(MOSAICML_GLUE_SEEDS), "finetune": FULL_FINETUNE, "per_task": FULL_GLUE_PER_TASK,
                       "start_from": {"rte": "mnli", "mrpc": "mnli", "stsb": "mnli"},
-                      "scoring": "mosaicml"},
+                      "scoring": "mosaicml", "min_metric": MOSAICML_GLUE_MIN_METRIC},
              "needs_data_dir": True},
 })
 

@@ -140,7 +140,7 @@ def schedule_runs(spec: SchedulesSpec, out_dir: str | Path, tokenizer, tasks: Se
             rates = {r["step"]: r["mask_rate"] for r in history.train}
             curves += [{"schedule": name, "seed": s, "step": r["step"], "mlm15_loss": r["mlm15/loss"],
                         "train_mask_rate": rates.get(r["step"])} for r in history.eval]
-            scores = glue_average(runs)
+            scores = glue_average(runs, spec.eval.min_metric)
             finals.append({"schedule": name, "seed": s, "mlm15_loss": history.eval[-1]["mlm15/loss"],
                            "downstream": scores["average"], **{f"task_{k}": v for k, v in scores["tasks"].items()}})
         print(f"{size}: {name} done" if len(spec.models) > 1 else f"{name} done")

@@ -198,7 +198,9 @@ class DownstreamSpec(StrictConfig):
     seeds; ``start_from``: task -> the task whose finetuned model it starts from; ``scoring``:
     "glue" (leaderboard metrics) or "mosaicml" (MNLI matched and mismatched, STS-B Spearman;
     real GLUE only); ``glue_fixtures``: the real-GLUE path run on fixture files too (GlueFixtureCheck;
-    smoke and small, whose tasks are stand-ins). See shared.eval.glue.finetune_tasks."""
+    smoke and small, whose tasks are stand-ins); ``min_metric``: {task: {metric: floor}}, a finetuning
+    run's metric below its floor is left out of the average as a failed run (shared.eval.glue.glue_average).
+    See shared.eval.glue.finetune_tasks."""
     tasks: tuple[str, ...]
     finetune: FinetuneConfig
     task_train: int | None = None
@@ -210,6 +212,7 @@ class DownstreamSpec(StrictConfig):
     start_from: dict[str, str] = dataclasses.field(default_factory=dict)
     scoring: str = "glue"
     glue_fixtures: GlueFixtureCheck | None = None
+    min_metric: dict[str, dict[str, float]] | None = None
 
     def __post_init__(self):
         if self.scoring not in SCORINGS:
@@ -217,9 +220,10 @@ class DownstreamSpec(StrictConfig):
         if self.scoring != "glue" and not self.glue_dir:
             raise ValueError(f"scoring={self.scoring!r} scores real GLUE tasks: set glue_dir")
         unknown = sorted((set(self.per_task) | set(self.task_seeds) | set(self.start_from)
-                          | set(self.start_from.values())) - set(self.tasks))
+                          | set(self.start_from.values()) | set(self.min_metric or {})) - set(self.tasks))
         if unknown:
-            raise ValueError(f"per_task / task_seeds / start_from name task(s) {unknown} not among tasks {list(self.tasks)}")
+            raise ValueError(f"per_task / task_seeds / start_from / min_metric name task(s) {unknown} not among "
+                             f"tasks {list(self.tasks)}")
         for over in self.per_task.values():
             dataclasses.replace(self.finetune, **over)        # an unknown field fails here
 
