@@ -180,7 +180,7 @@ def test_data_requirements(tmp_path):
 
 # --------------------------------------------------------------------------------------------- CLI
 def _biomedlm_data(root: Path) -> Path:
-    for sub in ("pubmed/train", "pubmed/test", "general/train", "general/test"):
+    for sub in ("pubmed/train/abstracts", "pubmed/train/central", "pubmed/test", "general/train", "general/test"):
         (root / sub).mkdir(parents=True)
         (root / sub / "part-0.jsonl").write_text('{"text": "x"}\n')
     return root
