@@ -35,7 +35,6 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import Any
 
 from .benchmarks import CausalLMAdapter, evaluate_benchmarks, load_lm
