@@ -140,3 +140,55 @@ def test_smoke_questions_round_trip_through_the_bioasq_and_mmlu_readers(data_dir
     assert {q.choices for q in bioasq} == {Q.BIOASQ_CHOICES}
     with pytest.raises(ValueError, match="four options"):
         Q.write_mmlu_csv(pubmedqa, tmp_path / "x.csv")
+
+
+# --------------------------------------------------------------- MeQSum summarization (the full preset's textgen)
+def _write_source_target(folder: Path, split: str, pairs: list[tuple[str, str]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{split}.source").write_text("\n".join(s for s, _ in pairs) + "\n\n")     # a trailing blank line
+    (folder / f"{split}.target").write_text("\n".join(t for _, t in pairs) + "\n")
+    return folder / f"{split}.source"
+
+
+def test_summaries_read_encode_and_score_as_the_repo_does(data_dir, tmp_path):
+    pairs = [("My mother has a rash after taking the new drug, what should we do?", "What to do about a drug rash?"),
+             ("Is it safe to take two pills of the same medicine in one day?", "Can I take two doses a day?")]
+    path = _write_source_target(tmp_path / "meqsum", "train", pairs)
+    rows = Q.read_source_target(path)
+    assert rows == [{"source": s, "target": t} for s, t in pairs]
+    (tmp_path / "meqsum" / "train.target").write_text("only one line\n")
+    with pytest.raises(ValueError, match="2 sources but 1 targets"):
+        Q.read_source_target(path)
+    with pytest.raises(ValueError, match=".source"):
+        Q.read_source_target(tmp_path / "meqsum" / "train.target")
+
+    _, tok = Q.load_decoder(data_dir / BASELINE)
+    enc = Q.encode_summaries(rows, tok)
+    eos = tok.eos_token_id
+    for i, r in enumerate(rows):
+        prompt = Q.summary_prompt_ids(tok, r["source"])
+        target = Q.encode(tok, r["target"]) + [eos]
+        assert prompt[-1] == eos                                          # the separator
+        learned = enc["targets"][i][enc["loss_mask"][i]].tolist()
+        assert learned == target                                          # the loss sees the target and its end only
+        assert enc["input_ids"][i, :len(prompt)].tolist() == prompt
+    long = Q.encode_summaries([{"source": "word " * 2000, "target": "short"}], tok)
+    assert long["input_ids"].shape[1] <= Q.SUMMARY_MAX_SOURCE + 1 + Q.SUMMARY_MAX_TARGET + 1
+
+    scores = Q.rouge(["what to do about a drug rash", "nothing alike"], ["What to do about a drug rash?", "cats"])
+    assert scores["rouge1"] == pytest.approx(50.0) and scores["rougeL"] == pytest.approx(50.0)
+
+
+def test_the_full_preset_summarises_meqsum_through_finetune_main(data_dir, tmp_path):
+    tg = scales.NOTEBOOKS["03_finetune_qa"].resolve("full")["textgen"]
+    assert tg["kind"] == "summarization" and tg["train_file"].endswith("meqsum/train.source")
+    assert scales.NOTEBOOKS["03_finetune_qa"].build("smoke").textgen.kind == "qa"
+    path = _write_source_target(tmp_path / "meqsum", "train", [("what dose of the drug for a child?", "child dose?")] * 4)
+    spec = Q.QAFinetuneSpec(init=str(data_dir / BASELINE), task="summarization", train_file=str(path),
+                            train={"max_steps": 2, "global_batch_size": 2, "micro_batch_size": 2, "lr": 1e-3,
+                                   "precision": "fp32", "progress_bar": False, "log_every": 1})
+    hist = run_training("papers.biomedlm.qa_finetune:finetune_main", spec.to_dict(), run_dir=tmp_path / "sum")
+    assert len(hist.train) == 2 and hist.train[-1]["loss"] > 0
+    model, tok = Q.load_decoder(tmp_path / "sum")
+    out = Q.generate_summaries(model, tok, ["what dose of the drug for a child?"], max_new_tokens=4)
+    assert len(out) == 1 and isinstance(out[0], str)

@@ -115,7 +115,10 @@ def write_mmlu_csv(questions: Sequence[MCQuestion], path: str | Path) -> Path:
 
 READERS = {"medmcqa": formats.read_medmcqa, "medqa": formats.read_medqa, "pubmedqa": formats.read_pubmedqa,
            "mmlu": formats.read_mmlu, "bioasq": read_bioasq}
-TASKS = ("mc", "textgen")
+TASKS = ("mc", "textgen", "summarization")
+# the repo's finetune/textgen/gpt2/finetune_for_summarization.py defaults: tokens kept of a source and of a target
+SUMMARY_MAX_SOURCE = SUMMARY_MAX_TARGET = 510
+ROUGE_KEYS = ("rouge1", "rouge2", "rougeL")     # run_generation_batch.py calculate_rouge
 STYLES = ("cloze", "listed")
 HEADS = ("lm", "classifier")
 IGNORE = -100
@@ -307,13 +310,82 @@ def encode_textgen(pairs: Sequence[dict], tokenizer, max_len: int) -> dict[str, 
                                   keep="end", pad_id=tokenizer.eos_token_id)
 
 
-@torch.no_grad()
 def generate_answers(model, tokenizer, questions: Sequence[str], max_new_tokens: int = 24) -> list[str]:
-    """Greedy answers to questions, each prompted alone (no padding), stopping at end-of-text
+    """Greedy answers to questions ("Question: <q>\nAnswer:")."""
+    return greedy_continuations(model, tokenizer, [encode(tokenizer, qa_prompt(q)) for q in questions],
+                                max_new_tokens)
+
+
+# MeQSum as the repo finetunes it (finetune/textgen): each line of <split>.source summarised by the same line
+# of <split>.target; a row is source, separator, target, end-of-text, the loss on the target and its end.
+def read_source_target(path: str | Path) -> list[dict[str, str]]:
+    """{"source", "target"} pairs of the repo's line files: ``path`` (<split>.source) and the <split>.target
+    beside it, one example per line (blank lines skipped, as the repo's dataset reads them)."""
+    path = Path(path)
+    if path.suffix != ".source":
+        raise ValueError(f"{path}: a summarization file is <split>.source, with <split>.target beside it")
+    lines = {p: [x for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+             for p in (path, path.with_suffix(".target"))}
+    sources, targets = lines[path], lines[path.with_suffix(".target")]
+    if len(sources) != len(targets):
+        raise ValueError(f"{path}: {len(sources)} sources but {len(targets)} targets")
+    return [{"source": s, "target": t} for s, t in zip(sources, targets)]
+
+
+def summary_prompt_ids(tokenizer, source: str) -> list[int]:
+    """The first SUMMARY_MAX_SOURCE tokens of ``source`` and the separator. The repo's separator is
+    ``<|startoftext|>``, a token it adds to GPT-2's vocabulary; ours is the tokenizer's end-of-text token,
+    which every decoder here already embeds (no new embedding row)."""
+    return encode(tokenizer, source)[:SUMMARY_MAX_SOURCE] + [tokenizer.eos_token_id]
+
+
+def encode_summaries(pairs: Sequence[dict], tokenizer) -> dict[str, torch.Tensor]:
+    """{"source", "target"} pairs -> input_ids, targets (N, L) int64 and loss_mask (N, L) bool, True on the
+    target's tokens and its end-of-text (at most SUMMARY_MAX_TARGET + 1); rows end-of-text-padded.
+    targets[:, t] is the token after input_ids[:, t]."""
+    if not pairs:
+        raise ValueError("no (source, target) pairs given")
+    eos = tokenizer.eos_token_id
+    rows, starts = [], []
+    for p in pairs:
+        prompt = summary_prompt_ids(tokenizer, p["source"])
+        rows.append(prompt + encode(tokenizer, p["target"])[:SUMMARY_MAX_TARGET] + [eos])
+        starts.append(len(prompt))
+    width = max(len(r) for r in rows) - 1
+    ids = torch.full((len(rows), width), eos, dtype=torch.long)
+    tgt = torch.full((len(rows), width), eos, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, (row, start) in enumerate(zip(rows, starts)):
+        row_t, n = torch.tensor(row), len(row) - 1
+        ids[i, :n], tgt[i, :n] = row_t[:-1], row_t[1:]
+        mask[i, start - 1:n] = True             # position start - 1 predicts the target's first token
+    return {"input_ids": ids, "targets": tgt, "loss_mask": mask}
+
+
+def generate_summaries(model, tokenizer, sources: Sequence[str], max_new_tokens: int) -> list[str]:
+    """Greedy summaries of ``sources`` (source, separator; stops at end-of-text)."""
+    return greedy_continuations(model, tokenizer, [summary_prompt_ids(tokenizer, s) for s in sources], max_new_tokens)
+
+
+def rouge(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """Mean ROUGE-1 / 2 / L F-measure in percent (rouge_score with stemming, as the repo's calculate_rouge;
+    it reports the bootstrap median of the same per-example scores)."""
+    from rouge_score import rouge_scorer      # third-party, needed only here
+
+    if len(predictions) != len(references) or not predictions:
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
+    scores = [scorer.score(ref, pred) for pred, ref in zip(predictions, references)]
+    return {k: 100.0 * sum(s[k].fmeasure for s in scores) / len(scores) for k in ROUGE_KEYS}
+
+
+@torch.no_grad()
+def greedy_continuations(model, tokenizer, prompts: Sequence[list[int]], max_new_tokens: int) -> list[str]:
+    """Greedy continuations of token-id prompts, each decoded alone (no padding), stopping at end-of-text
     (our GPT's decoder, or a transformers model's `generate` without sampling)."""
     out = []
-    for q in questions:
-        ids = torch.tensor([encode(tokenizer, qa_prompt(q))], device=model_device(model))
+    for prompt in prompts:
+        ids = torch.tensor([prompt], device=model_device(model))
         if isinstance(model, GPT):
             gen = model.generate(ids, max_new_tokens, temperature=0.0, eos_id=tokenizer.eos_token_id)
         else:
@@ -384,7 +456,7 @@ class QAFinetuneSpec(StrictConfig):
     """What `finetune_main` needs. init: a pretrain run_dir (its latest checkpoint is loaded) or a
     transformers checkpoint folder (`load_decoder`).
     task "mc": train_file in `fmt` (a READERS key), prompts in `style`; "textgen": jsonl of
-    {"question", "answer"}."""
+    {"question", "answer"}; "summarization": the repo's <split>.source / .target line files."""
     init: str
     task: str
     train_file: str
@@ -432,9 +504,12 @@ def finetune_main(config: dict[str, Any], run_dir: str) -> None:
         examples = read_questions(spec.fmt, spec.train_file)[:spec.max_examples]
         data = encode_mc(examples, tok, spec.max_len, pad_id=tok.eos_token_id, style=spec.style, head=spec.head)
         loss_fn = mc_loss if spec.head == "lm" else functools.partial(mc_loss, head=spec.head)
-    else:
+    elif spec.task == "textgen":
         examples = list(read_jsonl(spec.train_file))[:spec.max_examples]
         data, loss_fn = encode_textgen(examples, tok, spec.max_len), lm_loss if ours else hf_lm_loss
+    else:
+        examples = read_source_target(spec.train_file)[:spec.max_examples]
+        data, loss_fn = encode_summaries(examples, tok), lm_loss if ours else hf_lm_loss
     cfg = train_config(finetune_train(spec.train, spec.fmt, len(examples)), run_dir, spec.seed)
     batches = ResumableBatches(data, cfg.micro_batch_size, rank=dist.rank, world_size=dist.world_size, seed=spec.seed)
     if dist.rank == 0 and ours:

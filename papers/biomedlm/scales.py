@@ -157,7 +157,8 @@ FINETUNE = {
                           "train": {**SMOKE_FT, "max_steps": 200, "lr": 1e-3}, "max_new_tokens": 24, "show": 10},
               "fresh": True},
     "full": {"tasks": FULL_TASKS, "max_len": 512, "world": None, "seeds": [0], "head": "classifier", "train": FULL_FT,
-             "textgen": {"train_file": "{data_dir}/meqsum/train.jsonl", "test_file": "{data_dir}/meqsum/test.jsonl",
+             "textgen": {"kind": "summarization", "train_file": "{data_dir}/meqsum/train.source",
+                         "test_file": "{data_dir}/meqsum/test.source",
                          "train": {**{k: v for k, v in FULL_FT.items() if k != "per_fmt"}, "epochs": 10},
                          "n_train": 1000, "max_new_tokens": 400, "show": 10},
              "baselines": FULL_BASELINES, "fresh": False, "needs_data_dir": True},
@@ -267,15 +268,26 @@ class QATaskFiles(StrictConfig):
             raise ValueError(f"fmt={self.fmt!r}; valid choices: {', '.join(sorted(READERS))}")
 
 
+TEXTGEN_KINDS = ("qa", "summarization")
+
+
 @dataclass
 class TextgenPreset(StrictConfig):
-    """Answer generation for patient questions: files, finetuning, decoding length, rows shown."""
+    """Generation for patient questions: files, finetuning, decoding length, rows shown. kind "qa": jsonl
+    {"question", "answer"} rows, a Question / Answer prompt, scored by naming the reference's keyword (the
+    generated world); "summarization": MeQSum as the repo finetunes it (<split>.source / .target line files,
+    source, separator, target), scored by ROUGE (qa_finetune.read_source_target, encode_summaries, rouge)."""
     train_file: str
     test_file: str
     train: FinetuneTrain
     max_new_tokens: int
     show: int
     n_train: int | None = None
+    kind: str = "qa"
+
+    def __post_init__(self):
+        if self.kind not in TEXTGEN_KINDS:
+            raise ValueError(f"textgen kind must be one of {TEXTGEN_KINDS}, got {self.kind!r}")
 
 
 @dataclass
