@@ -36,6 +36,7 @@ from gallery_format import (  # noqa: E402
     format_value,
     guard_counts_text,
     paper_counts_text,
+    seed_counts_text,
     summarize_claims,
 )
 
@@ -247,8 +248,10 @@ def summary_row(paper: str, title: str, summary: PaperSummary, notebooks_ok: int
     central_html = f"<ul class='kv'>{''.join(central)}</ul>" if central else "<span class='missing'>none marked</span>"
     guards = esc(", ".join(t for t in (guard_counts_text(summary, k) for k in ("method", "sanity")) if t)) or "&ndash;"
     nb_class = "" if notebooks_ok == notebooks else " class='fails'"
+    seeds = seed_counts_text(summary, outcomes)
+    seeds = f"<br><span class='meta'>{esc(seeds)}</span>" if seeds else ""
     return (f"<tr><td><a href='#{esc(paper)}'>{esc(title)}</a><br><span class='meta'>{esc(paper)}</span></td>"
-            f"<td>{central_html}</td><td>{esc(paper_counts_text(summary))}</td><td>{guards}</td>"
+            f"<td>{central_html}</td><td>{esc(paper_counts_text(summary))}{seeds}</td><td>{guards}</td>"
             f"<td{nb_class}>{notebooks_ok}/{notebooks} ran</td></tr>")
 
 
@@ -317,7 +320,7 @@ def build(scale: str, runs_dir: Path, render_html: bool = True, papers_dir: Path
 <span>paper claims: {esc(paper_counts_text(total))}</span>
 <span>{esc(guard_counts_text(total, 'method'))}</span><span>{esc(guard_counts_text(total, 'sanity'))}</span></p>
 <table id="summary"><tr><th>paper</th><th>central claim(s): status at {esc(scale)} scale</th>
-<th>paper claims</th><th>method / sanity claims</th><th>notebooks</th></tr>
+<th>paper claims: this run; across seeds 0, 1, 2</th><th>method / sanity claims</th><th>notebooks</th></tr>
 {''.join(rows)}
 </table>
 <p class="meta">Paper claims are sentences of the paper (their outcome is evidence); method claims check that our

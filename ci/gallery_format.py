@@ -51,11 +51,12 @@ def claim_status(claim: dict) -> str:
 class PaperSummary:
     """What the gallery's summary table shows for one paper.
 
-    central: the paper's central claims (claims.json rows), in run order.
+    central: the paper's central claims (claims.json rows), in run order; paper_claims: all its paper claims.
     counts:  counts[kind][status] for kind in KINDS and status in STATUSES.
     """
 
     central: list[dict] = field(default_factory=list)
+    paper_claims: list[dict] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=lambda: {k: dict.fromkeys(STATUSES, 0) for k in KINDS})
 
     def total(self, kind: str) -> int:
@@ -67,6 +68,8 @@ def summarize_claims(claims: list[dict]) -> PaperSummary:
     summary = PaperSummary()
     for claim in claims:
         summary.counts[claim_kind(claim)][claim_status(claim)] += 1
+        if claim_kind(claim) == "paper":
+            summary.paper_claims.append(claim)
         if claim_central(claim):
             summary.central.append(claim)
     return summary
@@ -78,6 +81,20 @@ def paper_counts_text(summary: PaperSummary) -> str:
     if not summary.total("paper"):
         return "none"
     return f"{c['holds']} hold, {c['fails']} fail, {c['not testable at this scale']} not testable"
+
+
+def seed_counts_text(summary: PaperSummary, outcomes: dict) -> str:
+    """The paper claims by their outcomes at seeds 0, 1 and 2 (README outcomes table): 'at seeds 0-2: 6 hold at
+    every seed, 2 fail at some seed, 1 other' (other: not testable or not run at some seed and never failing);
+    '' when no paper claim has an outcome row."""
+    rows = [outcomes[c.get("id")] for c in summary.paper_claims if c.get("id") in outcomes]
+    if not rows:
+        return ""
+    every = sum(all(s == "holds" for s in r.seeds) for r in rows)
+    some_fail = sum(any(s == "fails" for s in r.seeds) for r in rows)
+    text = f"at seeds 0-2: {every} hold at every seed, {some_fail} fail at some seed"
+    other = len(rows) - every - some_fail
+    return text + (f", {other} other" if other else "")
 
 
 def guard_counts_text(summary: PaperSummary, kind: str) -> str:

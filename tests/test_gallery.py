@@ -129,6 +129,18 @@ def test_summary_counts_by_kind_and_texts():
     assert fmt.paper_counts_text(empty) == "none" and fmt.guard_counts_text(empty, "method") == ""
 
 
+def test_seed_counts_read_the_three_seed_outcomes_not_seed_0():
+    claims = [{"id": i, "kind": "paper", "holds": True} for i in "abc"] + [{"id": "m", "kind": "method", "holds": True}]
+    outcomes = {"a": OutcomeRow("a", "paper", ("holds",) * 3, True),
+                "b": OutcomeRow("b", "paper", ("holds", "fails", "holds"), False),
+                "c": OutcomeRow("c", "paper", ("holds", "not run", "holds"), False),
+                "m": OutcomeRow("m", "method", ("fails",) * 3, False)}
+    s = fmt.summarize_claims(claims)
+    assert fmt.paper_counts_text(s) == "3 hold, 0 fail, 0 not testable"          # seed 0 alone
+    assert fmt.seed_counts_text(s, outcomes) == "at seeds 0-2: 1 hold at every seed, 1 fail at some seed, 1 other"
+    assert fmt.seed_counts_text(s, {}) == ""
+
+
 def test_seeds_summary_counts_only_seeds_that_ran():
     assert gallery.seeds_summary(None) == ""
     assert gallery.seeds_summary(OutcomeRow("a", "paper", ("holds", "not run", "not run"), False)) == \

@@ -29,8 +29,7 @@ def test_categories_are_the_v0_3_yaml():
     assert (by_name["copa"].num_fewshot, by_name["copa"].random_baseline) == (0, 0.5)
     assert (by_name["openbook_qa"].num_fewshot, by_name["winogrande"].num_fewshot) == (10, 5)
     assert by_name["gsm8k"].num_fewshot == 0 and by_name["gsm8k"].fewshot == 8       # 8 CoT shots prepended
-    assert set(G.HARNESS_LACKS) == {"jeopardy", "simple_arithmetic_withspaces", "simple_arithmetic_nospaces",
-                                    "svamp", "squad", "coqa"}
+    assert G.HARNESS_LACKS == ()          # the six the harness lacks run as our task YAMLs
     assert G.AVERAGES == {"core_average": tuple(G.CATEGORIES)}
 
 
@@ -88,8 +87,7 @@ def test_every_scored_gauntlet_task_reads_its_fixture_and_scores(tiny_lm, tmp_pa
     r = G.evaluate_gauntlet(tiny_lm, tmp_path, limit=2, mmlu_subjects=["anatomy", "virology"])
     scored = {t.name for t in G.tasks() if t.benchmark is not None}
     assert set(r.tasks) == scored
-    assert set(r.categories) == set(G.CATEGORIES) and set(r.partial) == {
-        "world_knowledge", "symbolic_problem_solving", "reading_comprehension"}
+    assert set(r.categories) == set(G.CATEGORIES) and r.partial == [] and r.not_scored == {}
     for name, t in r.tasks.items():
         assert 0.0 <= t["accuracy"] <= 1.0, name
         assert t["score"] == pytest.approx(G.rescale(t["accuracy"], t["random_baseline"]))

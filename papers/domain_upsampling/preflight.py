@@ -7,8 +7,11 @@ and per ablated domain. 02_sweep and 03_ablation read 01_train's results and tra
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 
 from papers.domain_upsampling.pipeline import plan_branches
+from shared.eval.benchmarks import evaluation_file
+from shared.eval.gauntlet import tasks as gauntlet_tasks
 from shared.models.flavours import resolve_model_config
 from shared.preflight import DataRequirement, TrainingRunPlan, World, gpt_cost, run_plan
 
@@ -51,6 +54,35 @@ def requirements(notebook: str, spec) -> list[DataRequirement]:
     folders = {spec.eval[k]["data_dir"] for k in ("harness", "gauntlet") if spec.eval.get(k)}
     for folder in sorted(f for f in folders if "{data_dir}" in f):
         reqs.append(DataRequirement(folder, "dir", "benchmark rows of the harness's tasks (MMLU, GSM8K, the Gauntlet)"))
+    reqs += benchmark_files(spec.eval)
+    return reqs + _reference(spec)
+
+
+def benchmark_files(evals) -> list[DataRequirement]:
+    """The rows file each benchmark and Gauntlet task is scored on (``.jsonl`` / ``.json`` / ``.parquet``), so a
+    missing one stops the launch instead of the first evaluation; none where lm-evaluation-harness is not installed
+    (its task configs name the splits), leaving the folder check."""
+    if importlib.util.find_spec("lm_eval") is None:
+        return []
+    wanted: dict[str, list[str]] = {}
+    if evals.get("harness"):
+        wanted.setdefault(evals["harness"]["data_dir"], []).extend(evals["harness"]["tasks"])
+    if evals.get("gauntlet"):
+        g = evals["gauntlet"]
+        only = g.get("only")
+        wanted.setdefault(g["data_dir"], []).extend(
+            t.benchmark for t in gauntlet_tasks(g.get("categories")) if only is None or t.name in only)
+    reqs = []
+    for folder, names in wanted.items():
+        for name in dict.fromkeys(names):
+            rows = f"{folder}/{evaluation_file(name)}"
+            reqs.append(DataRequirement("|".join(rows + s for s in (".jsonl", ".json", ".parquet")), "file",
+                                        f"{name} rows"))
+    return reqs
+
+
+def _reference(spec) -> list[DataRequirement]:
+    reqs = []
     reference = spec.reference or {}
     if "{data_dir}" in reference.get("path", ""):
         reqs.append(DataRequirement(reference["path"], "hf_checkpoint", f"{reference['name']} (comparison system)"))

@@ -48,7 +48,7 @@ SMOKE_STREAMS = {"general": {"corpora": [{"name": "wordnet", "max_docs": 1500}, 
 # the public formats (evals.fixture_benchmarks): recorded in metrics.json, read by no claim.
 FIXTURE_BENCHMARKS = {"tasks": ["mmlu_anatomy", "mmlu_high_school_mathematics", "gsm8k"],
                       "num_fewshot": {"mmlu_anatomy": 5, "mmlu_high_school_mathematics": 5, "gsm8k": 8},
-                      "gauntlet": ["copa", "lambada_openai"], "rows": 4, "max_gen_toks": 16}
+                      "gauntlet": ["copa", "lambada_openai", "jeopardy", "svamp"], "rows": 4, "max_gen_toks": 16}
 SMOKE = {**MIXES, **SWEEP, **SMOKE_METRICS, "seeds": [0, 1, 2], "fixture_benchmarks": FIXTURE_BENCHMARKS,
          "model": {"n_layer": 2, "n_head": 4, "d_model": 128, "max_seq_len": 128},
          "train": {"max_steps": 200, "global_batch_size": 8, "micro_batch_size": 8, "lr": 3e-3, "betas": [0.9, 0.95],

@@ -8,7 +8,8 @@ columns of the dataset the harness loads (Rowan/hellaswag, allenai/ai2_arc, alle
 openai/gsm8k, openlifescienceai/medmcqa, GBaker/MedQA-USMLE-4-options-hf, bigbio/pubmed_qa, cais/mmlu; for the
 Gauntlet's tasks, shared.eval.gauntlet: aps/super_glue copa and boolq, lighteval/siqa, tau/commonsense_qa,
 allenai/openbookqa, EleutherAI/lambada_openai, lighteval/winograd_wsc, mandarjoshi/trivia_qa, hails/bigbench,
-hails/agieval-*).
+hails/agieval-*, rajpurkar/squad, stanfordnlp/coqa, and llm-foundry's own jsonl rows for Jeopardy, SVAMP and the
+simple-arithmetic sets).
 The questions are simple arithmetic comparisons, so a model that has learnt numbers can score above chance.
 """
 from __future__ import annotations
@@ -182,6 +183,46 @@ def _mmlu(subject: str) -> Callable:
     return row
 
 
+def _jeopardy(rng, i):
+    a, b = rng.randint(2, 40), rng.randint(2, 40)
+    category = ("sums", "differences")[i % 2]
+    value = a + b if category == "sums" else a - b
+    return {"context": f"{category.upper()}: Sam works out {a} {'plus' if category == 'sums' else 'minus'} {b}",
+            "continuation": str(value), "category": category}
+
+
+def _simple_arithmetic(spaces: bool) -> Callable:
+    def row(rng, i):
+        a, b = rng.randint(2, 99), rng.randint(2, 99)
+        if spaces:
+            return {"context": f"{a} + {b} =", "continuation": f" {a + b}"}
+        return {"context": f"{a}+{b}=", "continuation": str(a + b)}
+    return row
+
+
+def _svamp(rng, i):
+    a, b = rng.randint(2, 40), rng.randint(2, 40)
+    return {"context": f"Sam has {a} apples and buys {b} more. How many apples does Sam have now?",
+            "chain_of_thought": f"( {a}.0 + {b}.0 )", "answer": str(a + b)}
+
+
+def _squad(rng, i):
+    a, b = rng.randint(2, 40), rng.randint(2, 40)
+    context = f"Sam had {a} apples. Sam bought {b} more, so Sam had {a + b} apples."
+    return {"id": f"fixture_{i}", "title": "Apples", "context": context, "question": "How many apples did Sam have?",
+            "answers": {"text": [str(a + b)], "answer_start": [context.rindex(str(a + b))]}}
+
+
+def _coqa(rng, i):
+    a, b = rng.randint(2, 40), rng.randint(2, 40)
+    story = f"Sam had {a} apples. Ann gave Sam {b} more apples, so Sam had {a + b} apples."
+    answers = [str(a), str(a + b)]
+    return {"source": "fixture", "story": story,
+            "questions": ["How many apples did Sam have first?", "And after Ann gave him more?"],
+            "answers": {"input_text": answers, "answer_start": [story.index(x) for x in answers],
+                        "answer_end": [story.index(x) + len(x) for x in answers]}}
+
+
 ROWS: dict[str, Callable] = {"hellaswag": _hellaswag, "arc_challenge": _arc, "arc_easy": _arc,
                              "winogrande": _winogrande, "piqa": _piqa, "gsm8k": _gsm8k, "medmcqa": _medmcqa,
                              "medqa": _medqa, "pubmedqa": _pubmedqa, "gsm8k_cot": _gsm8k, "copa": _copa,
@@ -192,7 +233,10 @@ ROWS: dict[str, Callable] = {"hellaswag": _hellaswag, "arc_challenge": _arc, "ar
                              "bigbench_operators": _bigbench_generate("operators"),
                              "bigbench_strange_stories": _bigbench_choice, "bigbench_strategyqa": _bigbench_choice,
                              "bigbench_elementary_math_qa": _bigbench_choice, "agieval_lsat_ar": _agieval,
-                             "agieval_lsat_rc": _agieval, "agieval_lsat_lr": _agieval, "agieval_sat_en": _agieval}
+                             "agieval_lsat_rc": _agieval, "agieval_lsat_lr": _agieval, "agieval_sat_en": _agieval,
+                             "jeopardy": _jeopardy, "simple_arithmetic_withspaces": _simple_arithmetic(True),
+                             "simple_arithmetic_nospaces": _simple_arithmetic(False), "svamp": _svamp,
+                             "squad": _squad, "coqa": _coqa}
 
 
 def write_fixtures(folder: str | Path, tasks: Sequence[str], rows: int = 8, shot_rows: int = 12, seed: int = 0) -> Path:

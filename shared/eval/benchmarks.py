@@ -25,7 +25,9 @@ our models as its ``LM``:
   gathers them on rank 0 (``CausalLMAdapter.all_gather`` / ``gather_object``); only rank 0 gets results.
 
 The Mosaic Eval Gauntlet's categories are scored over these tasks by ``shared.eval.gauntlet`` (its own CLI,
-``python -m shared.eval.gauntlet``). Not covered: HumanEval runs through ``shared.eval.code`` (our sandbox).
+``python -m shared.eval.gauntlet``). Six of its tasks the harness does not ship (Jeopardy, SQuAD v1.1, CoQA, SVAMP,
+the two simple-arithmetic sets) are harness tasks of ours: YAMLs in ``harness_tasks/`` (``HARNESS_TASKS``, added to
+the harness's index), scored as llm-foundry scores them (``harness_tasks/gauntlet_docs.py``). Not covered: HumanEval runs through ``shared.eval.code`` (our sandbox).
 """
 from __future__ import annotations
 
@@ -92,15 +94,24 @@ BENCHMARKS: dict[str, Benchmark] = {
     "agieval_lsat_rc": Benchmark("agieval_lsat_rc", "agieval_lsat_rc"),
     "agieval_lsat_lr": Benchmark("agieval_lsat_lr", "agieval_lsat_lr"),
     "agieval_sat_en": Benchmark("agieval_sat_en", "agieval_sat_en"),
+    # the Gauntlet's tasks the harness lacks: our task YAMLs in harness_tasks/ (HARNESS_TASKS)
+    "jeopardy": Benchmark("gauntlet_jeopardy", "jeopardy"),              # llm-foundry jeopardy_all.jsonl rows
+    "simple_arithmetic_withspaces": Benchmark("gauntlet_simple_arithmetic_withspaces", "simple_arithmetic_withspaces"),
+    "simple_arithmetic_nospaces": Benchmark("gauntlet_simple_arithmetic_nospaces", "simple_arithmetic_nospaces"),
+    "svamp": Benchmark("gauntlet_svamp", "svamp"),                      # llm-foundry svamp.jsonl rows
+    "squad": Benchmark("gauntlet_squad", "squad"),                      # rajpurkar/squad (v1.1) validation
+    "coqa": Benchmark("gauntlet_coqa", "coqa"),                         # stanfordnlp/coqa validation
 }
 MMLU_FOLDER = "mmlu"
+HARNESS_TASKS = Path(__file__).resolve().parent / "harness_tasks"
 
 
 @functools.cache
 def task_manager():
-    """The harness's task index (built once per process: it reads every task YAML it ships)."""
+    """The harness's task index with our task YAMLs (``HARNESS_TASKS``) added (built once per process: it reads
+    every task YAML)."""
     from lm_eval.tasks import TaskManager
-    return TaskManager()
+    return TaskManager(include_path=str(HARNESS_TASKS))
 
 
 def mmlu_subjects() -> list[str]:
@@ -174,6 +185,15 @@ def local_task_spec(name: str, data_dir: str | Path) -> dict[str, Any]:
     if bench.subject is not None:
         spec["process_docs"] = _keep_subject(bench.subject, config.get("process_docs"))
     return spec
+
+
+def evaluation_file(name: str) -> str:
+    """``<folder>/<split>``: where task ``name`` (a key of BENCHMARKS, ``mmlu``, ``mmlu_<subject>``) reads the rows
+    it is scored on, under data_dir, as ``.jsonl``, ``.json`` or ``.parquet`` (a preflight checks it exists)."""
+    bench = benchmark("mmlu_anatomy" if name == "mmlu" else name)
+    tm = task_manager()
+    config = tm._factory._load_full_config(tm._entry(bench.harness_task), None)
+    return f"{bench.folder}/{config.get('test_split') or config.get('validation_split')}"
 
 
 def _harness_version() -> str:
@@ -444,5 +464,5 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["BENCHMARKS", "Benchmark", "CausalLMAdapter", "HarnessEval", "metric_key", "benchmark", "evaluate_benchmarks", "expand", "load_lm",
+__all__ = ["BENCHMARKS", "Benchmark", "CausalLMAdapter", "HARNESS_TASKS", "HarnessEval", "metric_key", "benchmark", "evaluate_benchmarks", "evaluation_file", "expand", "load_lm",
            "local_task_spec", "main", "mmlu_subjects", "task_manager"]

@@ -23,9 +23,14 @@ copies; multiple choice reads ``acc_norm`` where the harness has it (llm-foundry
 per-token loss, a length-normalised choice; the harness normalises by bytes), else ``acc``; generation tasks read
 the harness's exact match. GSM8K is the harness's ``gsm8k_cot`` (8 chain-of-thought shots ending in "The answer
 is", the prompt the Gauntlet prepends). AGIEval runs zero-shot, not 5-shot: the harness's task has a list of
-gold indices as its target, which it cannot write as a shot. Tasks the harness does not ship (``HARNESS_LACKS``)
-are not scored: a category missing some of its tasks is scored on the rest and listed in
-``GauntletResult.partial`` (llm-foundry would drop it), so its score is not comparable with a full Gauntlet's.
+gold indices as its target, which it cannot write as a shot. The six tasks the harness does not ship run as our
+harness tasks (``shared/eval/harness_tasks``): Jeopardy, SVAMP and the simple-arithmetic sets read llm-foundry's own
+jsonl rows; SQuAD (v1.1 validation, rajpurkar/squad rows) and CoQA (validation, stanfordnlp/coqa rows, one example per
+question after the story and the earlier turns) read the public datasets, since llm-foundry's copies are not among
+its repository's files, in the harness's prompt layouts; all are scored as llm-foundry scores them (greedy
+continuation; Jeopardy's mean over its categories; SVAMP's answer after "The answer is "). A task left out
+(``only``, or missing data) leaves its category ``partial``: scored on the rest (llm-foundry would drop it), so
+not comparable with a full Gauntlet's.
 """
 from __future__ import annotations
 
@@ -70,7 +75,7 @@ EM = "exact_match"
 # eval_gauntlet_v0.3.yaml, in its order: (label, num_fewshot, random_baseline) -> our harness task and metric
 CATEGORIES: dict[str, tuple[GauntletTask, ...]] = {
     "world_knowledge": (
-        _t("jeopardy", 3, 0.0),
+        _t("jeopardy", 3, 0.0, "jeopardy"),
         _t("bigbench_qa_wikidata", 3, 0.0, "bigbench_qa_wikidata", EM),
         _t("arc_easy", 3, 0.25, "arc_easy", "acc_norm"),
         _t("arc_challenge", 3, 0.25, "arc_challenge", "acc_norm"),
@@ -93,22 +98,22 @@ CATEGORIES: dict[str, tuple[GauntletTask, ...]] = {
         _t("bigbench_elementary_math_qa", 1, 0.25, "bigbench_elementary_math_qa"),
         _t("bigbench_dyck_languages", 5, 0.0, "bigbench_dyck_languages", EM),
         _t("bigbench_operators", 3, 0.0, "bigbench_operators", EM),
-        _t("simple_arithmetic_withspaces", 5, 0.0),
-        _t("simple_arithmetic_nospaces", 5, 0.0),
+        _t("simple_arithmetic_withspaces", 5, 0.0, "simple_arithmetic_withspaces"),
+        _t("simple_arithmetic_nospaces", 5, 0.0, "simple_arithmetic_nospaces"),
         _t("gsm8k", 0, 0.0, "gsm8k_cot", EM + "/strict-match", shots=8),
-        _t("svamp", 5, 0.0),
+        _t("svamp", 5, 0.0, "svamp", EM),
         _t("agi_eval_lsat_ar", 5, 0.25, "agieval_lsat_ar", "acc_norm", shots=0)),
     "reading_comprehension": (
-        _t("squad", 3, 0.0),
+        _t("squad", 3, 0.0, "squad"),
         _t("boolq", 0, 0.5, "boolq"),
-        _t("coqa", 0, 0.0),
+        _t("coqa", 0, 0.0, "coqa"),
         _t("agi_eval_lsat_rc", 5, 0.25, "agieval_lsat_rc", "acc_norm", shots=0),
         _t("agi_eval_lsat_lr", 5, 0.25, "agieval_lsat_lr", "acc_norm", shots=0),
         _t("agi_eval_sat_en", 5, 0.25, "agieval_sat_en", "acc_norm", shots=0)),
 }
 AVERAGES: dict[str, tuple[str, ...]] = {"core_average": tuple(CATEGORIES)}
-# not shipped by lm-evaluation-harness 0.4 (squad: it has SQuAD v2 and a completion variant, not the v1 continuation
-# task; coqa: its task needs transformers.data.metrics, gone from transformers 4.4x+)
+# Gauntlet tasks with no harness task to run them (none since our harness_tasks/ YAMLs add the six lm-evaluation-harness
+# 0.4 does not ship: Jeopardy, SQuAD v1.1 and CoQA as greedy continuations, SVAMP, the simple-arithmetic sets)
 HARNESS_LACKS = tuple(t.name for ts in CATEGORIES.values() for t in ts if t.benchmark is None)
 
 
