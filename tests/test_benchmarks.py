@@ -77,7 +77,8 @@ def test_adapter_loglikelihood_is_the_sum_of_token_logprobs(tiny):
 
 GSM8K_METRICS = {"exact_match/strict-match", "exact_match/flexible-extract"}
 GENERATION_METRICS = {"gsm8k": GSM8K_METRICS, "gsm8k_cot": GSM8K_METRICS, "triviaqa": {"exact_match/remove_whitespace"},
-                      **{f"bigbench_{t}": {"exact_match"} for t in ("qa_wikidata", "dyck_languages", "operators")}}
+                      **{f"bigbench_{t}": {"exact_match"} for t in ("qa_wikidata", "dyck_languages", "operators")},
+                      "svamp": {"exact_match"}}
 
 
 @pytest.mark.slow
