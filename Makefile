@@ -14,7 +14,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 
-.PHONY: setup data reproduce notebooks gallery seeds test unit lint clean
+.PHONY: setup data reproduce notebooks gallery seeds rehearse test unit lint clean
 
 setup: $(STAMP)
 	@# Debian's chromium renders the gallery in tests/test_gallery.py (with CI=true that test fails without it).
@@ -63,13 +63,21 @@ seeds: setup
 	$(PY) ci/claim_outcomes.py --write
 	$(PY) ci/build_gallery.py --scale smoke
 
-# Everything: lint, the smoke run (whose claims the tests check), the gallery, then pytest.
+# The full presets rehearsed on this machine: scale full, shrunk by each paper's rehearsal overrides, on a
+# generated data_dir, 2 torchrun nodes on localhost, each training run preempted once (ci/rehearsal.py).
+rehearse: setup
+	$(PY) ci/run_notebooks.py --scale full --rehearse
+
+# Everything: lint, the smoke run (whose claims the tests check), the gallery, the full-preset rehearsal,
+# then pytest.
 test: setup lint
 	$(PY) ci/run_notebooks.py --scale smoke; nb=$$?; \
 	$(PY) ci/build_gallery.py --scale smoke; \
+	$(PY) ci/run_notebooks.py --scale full --rehearse; rh=$$?; \
 	$(PY) -m pytest $(PYTEST_ARGS); py=$$?; \
 	if [ $$nb -ne 0 ]; then echo "some notebooks failed at smoke scale (see the FAILURES above)"; fi; \
-	exit $$(( nb || py ))
+	if [ $$rh -ne 0 ]; then echo "the full-preset rehearsal failed (see its FAILURES above)"; fi; \
+	exit $$(( nb || rh || py ))
 
 # Unit tests only (no notebook run): quick feedback while developing (add -m "not smoke and not slow"
 # through PYTEST_ARGS for the fast subset).

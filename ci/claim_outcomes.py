@@ -19,6 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from shared.experiment.provenance import claims_ledger_digest  # noqa: E402
 from shared.experiment.ledger import (  # noqa: E402
     OUTCOME_SEEDS,
     OutcomeRow,
@@ -47,6 +48,40 @@ def outcome(runs: Path, seed: int, paper: str, notebook: str, claim_id: str) -> 
     return {True: "holds", False: "fails", None: "n/a"}[claims[claim_id]["holds"]]
 
 
+def runs_note(readme: Path, runs: Path) -> str:
+    """Which code and which claims ledger the runs read here came from: 'Runs read: seed 0 at <commit>, ...;
+    every run recorded this README's claims ledger' (or where it differs: a threshold changed after the run)."""
+    paper = readme.parent.name
+    commits, stale, unrecorded = {}, [], []
+    digest = claims_ledger_digest(paper, readme.parent.parent)
+    for seed in OUTCOME_SEEDS:
+        for prov_file in sorted(seed_runs_dir(runs, seed).glob(f"{paper}/*/provenance.json")):
+            try:
+                prov = json.loads(prov_file.read_text())
+            except json.JSONDecodeError:
+                continue
+            if prov.get("seed") != seed or prov.get("status") != "finished":
+                continue
+            git = prov.get("git") or {}
+            tag = (git.get("commit") or "unknown")[:7] + (" (uncommitted changes)" if git.get("dirty") else "")
+            commits.setdefault(seed, set()).add(tag)
+            where = f"seed {seed} {prov_file.parent.name}"
+            if "claims_ledger" not in prov:
+                unrecorded.append(where)
+            elif prov["claims_ledger"] != digest:
+                stale.append(where)
+    if not commits:
+        return ""
+    text = "Runs read: " + "; ".join(f"seed {s} at {', '.join(sorted(c))}" for s, c in sorted(commits.items())) + "."
+    if stale:
+        text += f" The claims ledger differs from the one these runs recorded: {', '.join(stale)}."
+    if unrecorded:
+        text += f" Runs from before the ledger's digest was recorded: {', '.join(unrecorded)}."
+    if not stale and not unrecorded:
+        text += f" Every run recorded this README's claims ledger (digest {digest})."
+    return text
+
+
 def paper_outcomes(readme: Path, runs: Path) -> list[OutcomeRow]:
     paper = readme.parent.name
     rows = []
@@ -70,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         readmes = [r for r in readmes if r.parent.name in args.paper]
     for readme in readmes:
         rows = paper_outcomes(readme, args.runs_dir)
-        print(f"# {readme.parent.name}\n{render_outcomes(rows)}\n")
+        note = runs_note(readme, args.runs_dir)
+        print(f"# {readme.parent.name}\n{render_outcomes(rows, note)}\n")
         if args.write:
-            write_outcomes(readme, rows)
+            write_outcomes(readme, rows, note)
     return 0
 
 

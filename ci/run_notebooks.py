@@ -13,6 +13,14 @@ without a numeric prefix, or with the same one, are independent.
 
 Prints live progress (cell k/n of each running notebook), then a time table, then a failure report
 naming each failed notebook and its failing cell's error. Exits 1 if any notebook failed.
+
+    python ci/run_notebooks.py --scale full --rehearse              # the full presets, rehearsed on CPU
+
+``--rehearse`` runs each notebook that has a rehearsal (``papers/<paper>/rehearsal.py``; see
+``ci/rehearsal.py``) at scale full, shrunk by preset overrides, on a generated data_dir in the full layout,
+on 2 nodes of torchrun on this machine with one preemption per training run, into
+``runs/full-rehearsal/``; it then checks each notebook's launched runs (both nodes, the restart, the
+resume) and lists the notebooks without a rehearsal.
 """
 from __future__ import annotations
 
@@ -28,6 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
+
+import rehearsal  # noqa: E402
+
 PAPERS = REPO / "papers"
 SCALES = ("smoke", "small", "full")
 PREFIX = re.compile(r"^(\d+)_")
@@ -44,6 +56,7 @@ class Job:
     proc: subprocess.Popen | None = field(default=None, repr=False)
     started: float = 0.0
     log_path: Path | None = None
+    rehearsal: dict | None = None     # --rehearse: what the rehearsal exercised (ci/rehearsal.verify)
 
     @property
     def key(self) -> str:
@@ -137,6 +150,11 @@ def start(job: Job, args, extra_params: dict, runs_dir: Path) -> None:
     executed = out_dir / f"{job.name}.ipynb"
     job.log_path = out_dir / "papermill.log"
     params = {"scale": args.scale, "out_dir": str(out_dir), **extra_params}
+    env_extra = {}
+    if args.rehearse:
+        params = {**rehearsal.params(job.paper, job.name, runs_dir, extra_params), "scale": "full",
+                  "out_dir": str(out_dir)}
+        env_extra = rehearsal.ENV
     cmd = [sys.executable, "-m", "papermill", str(job.path), str(executed), "--kernel", args.kernel,
            "--cwd", str(job.path.parent), "--no-progress-bar", "--log-output"]
     if args.cell_timeout:
@@ -145,7 +163,7 @@ def start(job: Job, args, extra_params: dict, runs_dir: Path) -> None:
         cmd += ["-y", json.dumps({k: v})]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+               TOKENIZERS_PARALLELISM="false", MPLBACKEND="Agg", PYTHONUNBUFFERED="1", **env_extra)
     job.status, job.started = "running", time.time()
     job.proc = subprocess.Popen(cmd, stdout=open(job.log_path, "w"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
@@ -155,6 +173,10 @@ def finish(job: Job, runs_dir: Path) -> None:
     executed = runs_dir / job.paper / job.name / f"{job.name}.ipynb"
     if job.proc.returncode == 0:
         job.status = "ok"
+        if job.rehearsal is not None:
+            job.rehearsal = rehearsal.verify(runs_dir / job.paper / job.name)
+            if job.rehearsal["problems"]:
+                job.status, job.error = "failed", "rehearsal: " + "; ".join(job.rehearsal["problems"])
         return
     job.status = "failed"
     job.error = failure_from_notebook(executed)
@@ -171,7 +193,8 @@ def write_summary(path: Path, scale: str, jobs: list[Job], total: float) -> None
         previous = {}
     for j in jobs:
         previous[(j.paper, j.name)] = {"paper": j.paper, "name": j.name, "status": j.status,
-                                       "seconds": round(j.seconds, 1), "error": j.error}
+                                       "seconds": round(j.seconds, 1), "error": j.error,
+                                       **({"rehearsal": j.rehearsal} if j.rehearsal is not None else {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"scale": scale, "last_wall_time_s": round(total, 1),
                                 "notebooks": sorted(previous.values(), key=lambda n: (n["paper"], n["name"]))},
@@ -194,7 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs-dir", type=Path, default=REPO / "runs")
     ap.add_argument("--papers-dir", type=Path, default=PAPERS, help=argparse.SUPPRESS)
     ap.add_argument("--heartbeat", type=float, default=15.0, help="seconds between progress lines")
+    ap.add_argument("--rehearse", action="store_true",
+                    help="with --scale full: rehearse the full presets on this machine (ci/rehearsal.py)")
     args = ap.parse_args(argv)
+    if args.rehearse and args.scale != "full":
+        sys.exit("--rehearse rehearses the full presets: use it with --scale full")
 
     if args.jobs is None:
         args.jobs = 2 if args.scale == "smoke" else 1
@@ -214,7 +241,17 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             sys.exit(f"{job.key} has no parameter(s) {unknown}; its parameters: {', '.join(sorted(declared))}")
 
-    runs_dir = args.runs_dir.resolve() / args.scale     # absolute: papermill runs each notebook in its folder
+    not_rehearsed = []
+    if args.rehearse:
+        not_rehearsed = [j.key for j in jobs if not rehearsal.rehearsed(j.paper, j.name)]
+        jobs = [j for j in jobs if rehearsal.rehearsed(j.paper, j.name)]
+        for job in jobs:
+            job.rehearsal = {}
+        if not jobs:
+            print(f"no notebook to rehearse; without a rehearsal: {', '.join(not_rehearsed)}")
+            return 1
+    # absolute: papermill runs each notebook in its folder
+    runs_dir = args.runs_dir.resolve() / ("full-rehearsal" if args.rehearse else args.scale)
     t0, last_beat = time.time(), 0.0
     print(f"running {len(jobs)} notebook(s) at scale {args.scale!r}, {args.jobs} at a time, "
           f"{args.threads} thread(s) each -> {runs_dir}", flush=True)
@@ -254,6 +291,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{job.key:<{width}}  {job.status:<7}  {job.seconds:7.1f}")
     print(f"{'total wall time':<{width}}  {'':<7}  {total:7.1f}")
     write_summary(runs_dir / "run_notebooks.json", args.scale, jobs, total)
+    if args.rehearse:
+        print("\nrehearsal (training runs launched / on 2 nodes / preempted and resumed):")
+        for job in jobs:
+            r = job.rehearsal or {}
+            print(f"  {job.key:<{width}}  {r.get('runs', 0)} / {r.get('two_nodes', 0)} / {r.get('resumed', 0)}"
+                  + (f"  (no preemption: {', '.join(r['not_preempted'])})" if r.get("not_preempted") else ""))
+        if not_rehearsed:
+            print(f"without a rehearsal ({len(not_rehearsed)}): {', '.join(not_rehearsed)}")
     failed = [j for j in jobs if j.status in ("failed", "skipped")]
     if failed:
         print("\nFAILURES")

@@ -121,3 +121,17 @@ def test_cli_prints_the_result_as_json(tmp_path, capsys):
     assert set(out["tasks"]) == {"copa"} and out["average"] == out["categories"]["commonsense_reasoning"]
     assert "jeopardy" in out["not_scored"]["world_knowledge"] and out["source"] == G.SOURCE
     assert G.main([*args[:4], "--only", "nope"]) == 2
+
+
+def test_ranks_other_than_0_take_part_in_every_shot_group(monkeypatch):
+    """Inside a launched job the harness shards each call across ranks: a rank that got no results (not rank 0)
+    must still make every call rank 0 makes, or the ranks' collectives stop matching."""
+    calls = []
+
+    def not_rank_0(lm, names, data_dir, num_fewshot=None, limit=None):
+        calls.append(num_fewshot)
+        return {}
+
+    monkeypatch.setattr(G, "evaluate_benchmarks", not_rank_0)
+    result = G.evaluate_gauntlet(object(), "unused", only=["copa", "siqa", "openbook_qa"])
+    assert sorted(calls) == [0, 3, 10] and result.tasks == {} and result.averages == {}

@@ -4,7 +4,6 @@ resume across launches, and fp16 loss scaling that skips the same steps on every
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import threading
@@ -15,7 +14,16 @@ import pytest
 import torch
 
 from _train_toy import ToyNet
-from shared.train import latest_checkpoint, launch, load_model_weights, run_rdzv_id, run_training, write_sbatch
+from shared.train import (
+    build_torchrun_command,
+    latest_checkpoint,
+    launch,
+    load_model_weights,
+    run_rdzv_id,
+    run_training,
+    write_sbatch,
+)
+from shared.train.launch import child_environment, default_node_rank
 from shared.train.distributed import process_group_timeout_s
 
 ENTRY = f"{Path(__file__).with_name('_train_toy.py')}:entry"
@@ -102,12 +110,11 @@ def test_rank0_streams_to_the_caller_and_other_ranks_to_their_logs(tmp_path, cap
 
 @pytest.mark.slow   # two torchrun launches
 @pytest.mark.timeout(900)
-@pytest.mark.skipif(os.environ.get("SHARED_TEST_MULTINODE") != "1",
-                    reason="set SHARED_TEST_MULTINODE=1: the re-rendezvous after the crash sometimes leaves one "
-                           "node waiting (seen in 3 of 5 runs on a loaded 2-core machine); under investigation")
 def test_two_nodes_on_localhost_restart_after_a_crash_and_resume(tmp_path):
-    """2 nodes x 1 process (two launchers, c10d on 127.0.0.1), killed once mid-run: torchrun restarts
-    the workers, which resume from the latest checkpoint and end where one uninterrupted process ends."""
+    """2 nodes x 1 process (two launchers, c10d on 127.0.0.1, node 0 hosting the rendezvous store), killed
+    once mid-run: torchrun restarts the workers, which resume from the latest checkpoint and end where one
+    uninterrupted process ends. (With torch's shared agent store the restarted workers could read the
+    first attempt's gloo addresses and fail to connect: launch sets TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1.)"""
     one = run_training(ENTRY, _config("ddp", 1), run_dir=tmp_path / "one")
     endpoint = f"127.0.0.1:{_free_port()}"
     config = _config("ddp", 2) | {"crash_once_at": STEPS // 2}
@@ -116,8 +123,8 @@ def test_two_nodes_on_localhost_restart_after_a_crash_and_resume(tmp_path):
 
     def node(name):
         results[name] = run_training(ENTRY, config, run_dir=tmp_path / "two", nnodes=2, nproc_per_node=1,
-                                     rdzv_endpoint=endpoint, max_restarts=1, env={"SHARED_NODE_NAME": name},
-                                     timeout=600)
+                                     rdzv_endpoint=endpoint, max_restarts=1, timeout=600,
+                                     env={"SHARED_NODE_NAME": name, "SHARED_NODE_RANK": name.removeprefix("node")})
 
     threads = [threading.Thread(target=node, args=(n,)) for n in ("node0", "node1")]
     for t in threads:
@@ -148,8 +155,29 @@ def test_rendezvous_ids_and_sbatch(tmp_path, monkeypatch):
     assert "srun" in text and "launch.node.sh" in text
     assert "--nnodes 4 --nproc-per-node 8 --rdzv-backend c10d" in node and '"$SHARED_RDZV_HEAD:29500"' in node
     assert "-m shared.train.worker --entry-point m:f" in node
+    # node 0 (the head) hosts the rendezvous store; every restart gets a fresh worker store
+    assert '--rdzv-conf "is_host=$IS_HOST"' in node and "TORCH_DISABLE_SHARE_RDZV_TCP_STORE" in node
     for script in (sbatch, tmp_path / "run" / "launch.node.sh"):
         assert subprocess.run(["bash", "-n", str(script)]).returncode == 0, script
+
+
+def test_node_rank_decides_the_rendezvous_host(monkeypatch):
+    for var in ("SHARED_NODE_RANK", "SLURM_NODEID", "SLURM_STEP_NUM_NODES"):
+        monkeypatch.delenv(var, raising=False)
+    kw = dict(nnodes=2, rdzv_endpoint="127.0.0.1:29500")
+    assert "--rdzv-conf" not in build_torchrun_command("t.py", **kw)    # unknown: torch guesses from the host
+    for rank, flag in ((0, "is_host=1"), (1, "is_host=0")):
+        cmd = build_torchrun_command("t.py", node_rank=rank, **kw)
+        assert cmd[cmd.index("--rdzv-conf") + 1] == flag
+    with pytest.raises(ValueError):
+        build_torchrun_command("t.py", node_rank=2, **kw)
+    assert default_node_rank(2) is None
+    assert default_node_rank(2, {"SHARED_NODE_RANK": "1"}) == 1
+    assert default_node_rank(2, {"SLURM_NODEID": "1", "SLURM_STEP_NUM_NODES": "2"}) == 1
+    assert default_node_rank(2, {"SLURM_NODEID": "0", "SLURM_STEP_NUM_NODES": "1"}) is None   # not a step over the run
+    assert child_environment()["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] == "1"
+    monkeypatch.setenv("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "0")
+    assert child_environment()["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] == "0"     # the caller's choice stands
 
 
 def test_process_group_timeout_is_configurable(monkeypatch):

@@ -85,12 +85,13 @@ FULL = {**MIXES, **SWEEP, "seeds": [0],
                  "streams": {d: {"path": "{data_dir}/" + d, "packed_dir": "{data_dir}/packed/" + d} for d in DOMAINS}},
         "eval": {"kind": "full", "micro_batch_size": 8, "max_new_tokens": 256,
                  "files": {"general": "{data_dir}/eval/general_heldout.jsonl", "humaneval": "bundled"},
-                 "limits": {"general": 2000},
+                 "limits": {"general": 2000, "humaneval": None},        # None: all 164 HumanEval problems
                  # MMLU and GSM8K through lm-evaluation-harness, from <data_dir>/benchmarks/{mmlu,gsm8k}/<split>.jsonl
                  "harness": {"data_dir": "{data_dir}/benchmarks", "tasks": ["mmlu", "gsm8k"],
                              "num_fewshot": {"mmlu": 5, "gsm8k": 8}, "limit": None},
                  # the Mosaic Eval Gauntlet v0.3 (shared.eval.gauntlet), the paper's general ability, from the same folder
-                 "gauntlet": {"data_dir": "{data_dir}/benchmarks", "categories": None, "limit": None}},
+                 "gauntlet": {"data_dir": "{data_dir}/benchmarks", "categories": None, "limit": None,
+                              "mmlu_subjects": None}},          # None: all 57 MMLU subjects
         "reference": {"name": "Llama-2-7b", "path": "{data_dir}/reference/Llama-2-7b-hf"},
         "needs_data_dir": True}
 

@@ -221,15 +221,18 @@ def evaluate_gauntlet(lm, data_dir: str | Path, *, categories: Sequence[str] | N
     for t in wanted:
         by_shots.setdefault(t.fewshot, []).append(t)
     accuracies: dict[str, float] = {}
+    on_rank_0 = True
     for shots, group in by_shots.items():
         names = []
         for t in group:
             names += [f"mmlu_{s}" for s in mmlu_subjects] if t.benchmark == "mmlu" and mmlu_subjects else [t.benchmark]
+        # every rank takes part in every group (the harness shards each one across ranks); only rank 0 gets results
         results = evaluate_benchmarks(lm, names, data_dir, num_fewshot=shots, limit=limit)
-        if not results:            # ranks other than 0
-            return GauntletResult()
+        if not results:
+            on_rank_0 = False
+            continue
         accuracies.update({t.name: accuracy_of(t, results) for t in group})
-    return score(accuracies, categories)
+    return score(accuracies, categories) if on_rank_0 else GauntletResult()
 
 
 @dataclass

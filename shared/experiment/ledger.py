@@ -137,19 +137,19 @@ def read_outcomes(readme: str | Path) -> list[OutcomeRow] | None:
     return rows
 
 
-def render_outcomes(rows: list[OutcomeRow]) -> str:
-    """The generated section (heading, markers and table) for ``rows``."""
+def render_outcomes(rows: list[OutcomeRow], note: str = "") -> str:
+    """The generated section (heading, markers, table and an optional ``note`` under it) for ``rows``."""
     lines = [OUTCOMES_HEADING, "", OUTCOMES_BEGIN, "", "| " + " | ".join(OUTCOME_COLUMNS) + " |",
              "|" + "---|" * len(OUTCOME_COLUMNS)]
     lines += [f"| `{r.id}` | {r.kind} | " + " | ".join(r.seeds) + f" | {'yes' if r.asserted else 'no'} |" for r in rows]
-    return "\n".join(lines + ["", OUTCOMES_END])
+    return "\n".join(lines + ([""] + [note] if note else []) + ["", OUTCOMES_END])
 
 
-def write_outcomes(readme: str | Path, rows: list[OutcomeRow]) -> None:
+def write_outcomes(readme: str | Path, rows: list[OutcomeRow], note: str = "") -> None:
     """Replace (or append) the README's generated outcomes section."""
     readme = Path(readme)
     text = readme.read_text()
-    block = render_outcomes(rows)
+    block = render_outcomes(rows, note)
     pattern = re.compile(re.escape(OUTCOMES_HEADING) + r"\n.*?" + re.escape(OUTCOMES_END), re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text)

@@ -6,7 +6,8 @@ Every notebook's first code cell (tagged ``parameters``) holds plain literals::
     rdzv_endpoint = None; launcher = "local"; data_dir = None; overrides = {}
 
 ``nnodes > 1`` needs ``rdzv_endpoint`` ("host:port" that every node reaches, every node running
-the same notebook) or ``launcher = "slurm"`` (one notebook submits the job for all nodes).
+the same notebook), ``launcher = "slurm"`` (one notebook submits the job for all nodes) or
+``launcher = "localhost"`` (every node on this machine: the CPU rehearsal, ``ci/run_notebooks.py --rehearse``).
 
 ``validate_params`` checks their types and values; ``resolve_config`` picks the preset for the
 scale and applies ``overrides``. Every error names what would have been valid.
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 SCALES = ("smoke", "small", "full")
-LAUNCHERS = ("local", "slurm")      # as shared.train.launch.LAUNCHERS
+LAUNCHERS = ("local", "slurm", "localhost")      # as shared.train.launch.LAUNCHERS
 
 # name -> (accepted types, description); None is accepted where listed.
 STANDARD_PARAMS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -97,7 +98,9 @@ def resolve_config(presets: Mapping[str, Mapping[str, Any]], scale: str,
     """The preset for ``scale`` (deep-copied) with ``overrides`` applied.
 
     An override must name a key of the preset and keep its type (an int may replace a float, and
-    None may replace anything or be replaced); nested dicts are overridden key by key.
+    None may replace anything or be replaced); nested dicts are overridden key by key. A model entry
+    that names a ``flavour`` also takes any other key: a field of the flavour's config (e.g. a rehearsal's
+    ``n_layer``), checked when the model is built (``shared.models.flavours.resolve_model_config``).
     """
     if scale not in presets:
         raise ParameterError(f"this notebook has no preset for scale {scale!r}; it has: {', '.join(presets)}")
@@ -109,6 +112,9 @@ def resolve_config(presets: Mapping[str, Mapping[str, Any]], scale: str,
 def _apply(config: dict, overrides: dict, path: str) -> None:
     for key, value in overrides.items():
         where = f"{path}{key}"
+        if key not in config and "flavour" in config:         # a flavour's config field, over the flavour
+            config[key] = value
+            continue
         if key not in config:
             raise ParameterError(f"unknown override {where!r}; valid keys{' under ' + path[:-1] if path else ''}: "
                                  f"{', '.join(sorted(config))}")

@@ -1,6 +1,7 @@
 """What produced a result: code version, parameters, package versions, device, wall time."""
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -28,6 +29,28 @@ def git_state(root: Path = REPO_ROOT) -> dict:
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def claims_ledger_digest(paper: str, papers_dir: Path = REPO_ROOT / "papers") -> str | None:
+    """The first 16 hex digits of the sha256 of the paper README's ``## Claims`` table (its lines, each stripped),
+    so a run records which claims, kinds and thresholds were in force when it ran (None without that table)."""
+    readme = Path(papers_dir) / paper / "README.md"
+    try:
+        lines = readme.read_text().splitlines()
+    except OSError:
+        return None
+    starts = [i for i, line in enumerate(lines) if line.strip().lower() == "## claims"]
+    if not starts:
+        return None
+    table = []
+    for line in lines[starts[0] + 1:]:
+        if line.startswith("## "):
+            break
+        if line.strip().startswith("|"):
+            table.append(line.strip())
+        elif table and line.strip():
+            break
+    return hashlib.sha256("\n".join(table).encode()).hexdigest()[:16] if table else None
 
 
 def package_versions(names=TRACKED_PACKAGES) -> dict:

@@ -5,7 +5,8 @@ Layout of ``out_dir`` (default ``runs/<scale>/<paper>/<notebook>/``)::
     figures/<name>.png|.svg   every figure the notebook shows
     metrics.json              every number a figure or table shows
     claims.json               the paper's sentences made checkable, with ``holds`` computed
-    provenance.json           commit, parameters, versions, device, wall time (written at start, completed at finish)
+    provenance.json           commit, the claims ledger's digest, parameters, versions, device, wall time (written at
+                              start, completed at finish)
     tables/<name>.csv|.md     tables shown beside the paper's
 """
 from __future__ import annotations
@@ -155,7 +156,7 @@ class Run:
     def _write_provenance(self, status: str) -> None:
         prov = provenance.collect(self.params, self.config)
         prov.update({"paper": self.paper, "notebook": self.notebook, "scale": self.scale, "seed": self.seed,
-                     "status": status,
+                     "claims_ledger": provenance.claims_ledger_digest(self.paper), "status": status,
                      "started_utc": datetime.fromtimestamp(self.started, timezone.utc).isoformat(timespec="seconds"),
                      "wall_time_s": round(time.time() - self.started, 3)})
         write_json_atomic(self.out_dir / "provenance.json", prov)

@@ -21,7 +21,22 @@ the same file. Workers that fail are restarted up to ``max_restarts`` times by t
 point that trains with ``TrainConfig(resume="latest")`` continues from its latest checkpoint.
 
 Environment: ``SHARED_RDZV_ENDPOINT`` is the default rendezvous endpoint (notebooks set it from their
-``rdzv_endpoint`` parameter) and ``SHARED_LAUNCHER`` the default launcher (``local`` | ``slurm``).
+``rdzv_endpoint`` parameter) and ``SHARED_LAUNCHER`` the default launcher (``local`` | ``slurm`` |
+``localhost``: every node on this machine, ``launch_localhost``, the CPU rehearsal of a multi-node launch).
+``SHARED_NODE_RANK`` is this node's rank in a multi-node run with launcher ``local`` (0 on the node the
+endpoint names; inside an ``srun`` step over the run's nodes SLURM_NODEID is used).
+
+Which node hosts the rendezvous store: torch's c10d backend guesses it by matching the endpoint's host
+to this machine, so with a loopback endpoint (several nodes on one host) every node tries to host it and
+all but one fall back to being clients. When the node rank is known (``node_rank``, SHARED_NODE_RANK,
+SLURM_NODEID) the command says so explicitly: ``--rdzv-conf is_host=1`` on node 0, ``is_host=0`` elsewhere.
+
+Restarts: torch (2.4 and later) by default lets node rank 0's torchrun agent host one TCPStore that the
+workers of every restart share, and the workers use it without a per-restart prefix, so restarted
+workers can read the previous attempt's keys (the gloo/NCCL addresses of dead processes) and fail to
+connect, or wait for a peer that never comes (pytorch/pytorch#135712). Launches here set
+``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1`` unless the caller set it: every rendezvous round then gets a
+fresh store, hosted by the new global rank 0 worker.
 """
 from __future__ import annotations
 
@@ -34,10 +49,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-LAUNCHERS = ("local", "slurm")
+LAUNCHERS = ("local", "slurm", "localhost")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TAIL_CHARS = 4000
 
@@ -60,19 +75,39 @@ def default_launcher() -> str:
     return launcher
 
 
+def default_node_rank(nnodes: int, env: Mapping[str, str] | None = None) -> int | None:
+    """This node's rank in a run of ``nnodes`` nodes, if ``env`` (default os.environ) says:
+    SHARED_NODE_RANK, else SLURM_NODEID inside an ``srun`` step over exactly ``nnodes`` nodes; else None."""
+    env = os.environ if env is None else env
+    value = env.get("SHARED_NODE_RANK")
+    if not value and env.get("SLURM_NODEID") and env.get("SLURM_STEP_NUM_NODES") == str(nnodes):
+        value = env["SLURM_NODEID"]
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"SHARED_NODE_RANK / SLURM_NODEID must be an integer, got {value!r}") from None
+
+
 def build_torchrun_command(target: str, args: Sequence[str] = (), *, nproc_per_node: int = 1,
                            nnodes: int = 1, module: bool = False, rdzv_endpoint: str | None = None,
-                           rdzv_id: str = "shared-train", max_restarts: int = 0) -> list[str]:
+                           rdzv_id: str = "shared-train", max_restarts: int = 0,
+                           node_rank: int | None = None) -> list[str]:
     """argv of ``python -m torch.distributed.run ... target args``.
 
     target: a script path, or a module name with module=True. nnodes == 1 without an endpoint:
     ``--standalone`` (local rendezvous on a free port). Otherwise c10d rendezvous at
-    ``rdzv_endpoint`` ("host:port"), which every node must reach.
+    ``rdzv_endpoint`` ("host:port"), which every node must reach. ``node_rank`` (0 .. nnodes-1, 0 being
+    the node the endpoint names): node 0 hosts the rendezvous store and the others only connect to it
+    (``--rdzv-conf is_host=1|0``); None leaves that to torch's guess from the endpoint's hostname.
     """
     if nproc_per_node < 1 or nnodes < 1:
         raise ValueError("nproc_per_node and nnodes must be >= 1")
     if max_restarts < 0:
         raise ValueError(f"max_restarts must be >= 0, got {max_restarts}")
+    if node_rank is not None and not 0 <= node_rank < nnodes:
+        raise ValueError(f"node_rank must be in [0, {nnodes}), got {node_rank}")
     cmd = [sys.executable, "-m", "torch.distributed.run"]
     if nnodes == 1 and rdzv_endpoint is None:
         cmd += ["--standalone"]
@@ -84,6 +119,8 @@ def build_torchrun_command(target: str, args: Sequence[str] = (), *, nproc_per_n
             raise ValueError(f"rdzv_endpoint must be 'host:port', got {rdzv_endpoint!r}")
         cmd += ["--nnodes", str(nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", rdzv_endpoint,
                 "--rdzv-id", rdzv_id]
+        if node_rank is not None:
+            cmd += ["--rdzv-conf", f"is_host={int(node_rank == 0)}"]
     cmd += ["--nproc-per-node", str(nproc_per_node), "--max-restarts", str(max_restarts)]
     if module:
         cmd += ["-m"]
@@ -91,10 +128,13 @@ def build_torchrun_command(target: str, args: Sequence[str] = (), *, nproc_per_n
 
 
 def child_environment(env: dict[str, str] | None = None, log_dir: str | Path | None = None) -> dict[str, str]:
-    """The workers' environment: OMP_NUM_THREADS=1 unless set, this repository on PYTHONPATH, and
-    SHARED_RANK_LOG_DIR (where ranks other than local rank 0 write their output)."""
+    """The environment of torchrun and its workers: OMP_NUM_THREADS=1 and
+    TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 unless set (a fresh worker store on every restart; see the module
+    docstring), this repository on PYTHONPATH, and SHARED_RANK_LOG_DIR (where ranks other than local rank
+    0 write their output)."""
     child = dict(os.environ)
     child.setdefault("OMP_NUM_THREADS", "1")
+    child.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
     child["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), child.get("PYTHONPATH")) if p)
     if log_dir is not None:
         child["SHARED_RANK_LOG_DIR"] = str(Path(log_dir).resolve())
@@ -171,8 +211,12 @@ def write_sbatch(run_dir: str | Path, worker_args: Sequence[str], *, nnodes: int
             f"export PYTHONPATH={q(str(REPO_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}",
             f"export SHARED_RANK_LOG_DIR={q(str(log_dir))}",
             "export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}",
+            "export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=${TORCH_DISABLE_SHARE_RDZV_TCP_STORE:-1}",
+            # node 0 of the allocation is $SHARED_RDZV_HEAD: it hosts the rendezvous store
+            'if [ "$SLURM_NODEID" = 0 ]; then IS_HOST=1; else IS_HOST=0; fi',
             " ".join(map(q, torchrun)) + f' --rdzv-endpoint "$SHARED_RDZV_HEAD:{port}"'
-            + f' --rdzv-id "{run_rdzv_id(run_dir)}-$SLURM_JOB_ID" -m shared.train.worker '
+            + f' --rdzv-id "{run_rdzv_id(run_dir)}-$SLURM_JOB_ID" --rdzv-conf "is_host=$IS_HOST"'
+            + " -m shared.train.worker "
             + " ".join(q(str(a)) for a in worker_args)
             + f' > {q(str(log_dir))}/launch."$(hostname)".log 2>&1']
     node_script = run_dir / "launch.node.sh"
@@ -192,14 +236,20 @@ def write_sbatch(run_dir: str | Path, worker_args: Sequence[str], *, nnodes: int
 def launch(target: str, args: Sequence[str] = (), *, nproc_per_node: int = 1, nnodes: int = 1,
            module: bool = False, rdzv_endpoint: str | None = None, rdzv_id: str = "shared-train",
            max_restarts: int = 0, env: dict[str, str] | None = None, log_dir: str | Path | None = None,
-           echo: bool = False, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
+           echo: bool = False, check: bool = True, timeout: float | None = None,
+           node_rank: int | None = None) -> subprocess.CompletedProcess:
     """Run ``target`` under torchrun on this node and wait (other nodes of a multi-node run start the
     same command). Output of local rank 0 and torchrun goes to ``log_dir/launch.<host>.log`` (and
     stdout with ``echo``); with ``log_dir`` None it is only captured. With check, a failure raises
-    RuntimeError naming the log and ending with the output's tail."""
-    cmd = build_torchrun_command(target, args, nproc_per_node=nproc_per_node, nnodes=nnodes, module=module,
-                                 rdzv_endpoint=rdzv_endpoint, rdzv_id=rdzv_id, max_restarts=max_restarts)
+    RuntimeError naming the log and ending with the output's tail. ``node_rank``: see
+    ``build_torchrun_command``; by default, with nnodes > 1, ``default_node_rank`` of the workers'
+    environment (``env`` included, e.g. SHARED_NODE_RANK)."""
     child_env = child_environment(env, log_dir)
+    if node_rank is None and nnodes > 1:
+        node_rank = default_node_rank(nnodes, child_env)
+    cmd = build_torchrun_command(target, args, nproc_per_node=nproc_per_node, nnodes=nnodes, module=module,
+                                 rdzv_endpoint=rdzv_endpoint, rdzv_id=rdzv_id, max_restarts=max_restarts,
+                                 node_rank=node_rank)
     if log_dir is not None:
         node = child_env.get("SHARED_NODE_NAME") or socket.gethostname()   # SHARED_NODE_NAME: nodes sharing a host
         log_file = Path(log_dir) / f"launch.{node}.log"
@@ -213,6 +263,42 @@ def launch(target: str, args: Sequence[str] = (), *, nproc_per_node: int = 1, nn
         raise RuntimeError(f"torchrun exited with {code}{where}: {' '.join(cmd)}\n"
                            f"--- output tail ---\n{output[-TAIL_CHARS:]}")
     return subprocess.CompletedProcess(cmd, code, output, None)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now (for a rendezvous on this machine)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def launch_localhost(target: str, args: Sequence[str] = (), *, nnodes: int, nproc_per_node: int = 1,
+                     module: bool = False, rdzv_endpoint: str | None = None, rdzv_id: str = "shared-train",
+                     max_restarts: int = 0, env: dict[str, str] | None = None, log_dir: str | Path | None = None,
+                     timeout: float | None = None) -> None:
+    """Every node of a multi-node run on this machine, the CPU rehearsal of a cluster launch (launcher
+    "localhost"): ``nnodes`` torchrun agents with c10d rendezvous at ``rdzv_endpoint`` (default: 127.0.0.1 on a
+    free port), node k named ``node<k>`` (``SHARED_NODE_NAME``, so its log is ``launch.node<k>.log``; its rank in
+    ``SHARED_NODE_RANK``). Node 0's output streams here. Raises RuntimeError naming every node that failed."""
+    endpoint = rdzv_endpoint or f"127.0.0.1:{free_port()}"
+    errors: dict[int, BaseException] = {}
+
+    def node(k: int) -> None:
+        try:
+            launch(target, args, nproc_per_node=nproc_per_node, nnodes=nnodes, module=module, rdzv_endpoint=endpoint,
+                   rdzv_id=rdzv_id, max_restarts=max_restarts, log_dir=log_dir, echo=k == 0, timeout=timeout,
+                   env={**(env or {}), "SHARED_NODE_NAME": f"node{k}", "SHARED_NODE_RANK": str(k)})
+        except BaseException as e:          # reported below, after every node has stopped
+            errors[k] = e
+
+    others = [threading.Thread(target=node, args=(k,), daemon=True) for k in range(1, nnodes)]
+    for t in others:
+        t.start()
+    node(0)
+    for t in others:
+        t.join()
+    if errors:
+        raise RuntimeError("\n".join(f"node{k}: {e}" for k, e in sorted(errors.items())))
 
 
 def submit_slurm(sbatch: str | Path, *, echo: bool = True, poll_s: float = 10.0) -> int:

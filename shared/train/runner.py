@@ -36,8 +36,10 @@ from typing import Any
 from .launch import (
     build_torchrun_command,
     default_launcher,
+    default_node_rank,
     default_rdzv_endpoint,
     launch,
+    launch_localhost,
     run_rdzv_id,
     submit_slurm,
     write_sbatch,
@@ -81,9 +83,12 @@ def default_max_restarts(nnodes: int) -> int:
 def run_training(entry_point: str, config: dict[str, Any], *, run_dir: str | Path,
                  nproc_per_node: int = 1, nnodes: int = 1, rdzv_endpoint: str | None = None,
                  launcher: str | None = None, max_restarts: int | None = None,
-                 env: dict[str, str] | None = None, timeout: float | None = None) -> History:
+                 env: dict[str, str] | None = None, timeout: float | None = None,
+                 node_rank: int | None = None) -> History:
     """Run `entry_point(config, run_dir)` on nproc_per_node * nnodes processes; return the
-    History read from run_dir/metrics.jsonl (empty if the entry point logged nothing)."""
+    History read from run_dir/metrics.jsonl (empty if the entry point logged nothing).
+    `node_rank` (launcher "local", several nodes): this node's rank, 0 on the node the endpoint names,
+    which then hosts the rendezvous store (default: SHARED_NODE_RANK, or SLURM_NODEID under srun)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     launcher = launcher or default_launcher()
@@ -102,12 +107,18 @@ def run_training(entry_point: str, config: dict[str, Any], *, run_dir: str | Pat
             code = submit_slurm(sbatch)
             if code != 0:
                 raise RuntimeError(f"SLURM job {sbatch} failed (exit {code}); logs in {run_dir / 'logs'}")
+        elif launcher == "localhost":
+            launch_localhost("shared.train.worker", args, nnodes=nnodes, nproc_per_node=nproc_per_node, module=True,
+                             rdzv_endpoint=rdzv_endpoint or default_rdzv_endpoint(), rdzv_id=run_rdzv_id(run_dir),
+                             max_restarts=restarts, env=env, log_dir=run_dir / "logs", timeout=timeout)
         else:
             endpoint = rdzv_endpoint or default_rdzv_endpoint()
+            if node_rank is None and nnodes > 1:
+                node_rank = default_node_rank(nnodes, {**os.environ, **(env or {})})
             kwargs = dict(nproc_per_node=nproc_per_node, nnodes=nnodes, module=True, rdzv_endpoint=endpoint,
-                          rdzv_id=run_rdzv_id(run_dir), max_restarts=restarts)
+                          rdzv_id=run_rdzv_id(run_dir), max_restarts=restarts, node_rank=node_rank)
             cmd = build_torchrun_command("shared.train.worker", args, **kwargs)
-            log.info("launching (run the same on every node): %s", " ".join(cmd))
+            log.info("launching (run the same on every node, with its own SHARED_NODE_RANK): %s", " ".join(cmd))
             launch("shared.train.worker", args, **kwargs, env=env, log_dir=run_dir / "logs", echo=True,
                    timeout=timeout)
     metrics = run_dir / METRICS_FILE

@@ -47,6 +47,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -67,6 +68,8 @@ from .schedules import build_lr_scheduler
 from .throughput import mfu, model_flops_per_token, peak_flops
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "amp_fp16": torch.float16}
+REHEARSAL_CRASH_ENV = "SHARED_REHEARSAL_CRASH"
+REHEARSAL_CRASH_MARKER = "rehearsal_crashed"
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,33 @@ def count_batch(batch: Any) -> tuple[int | None, int | None]:
     if isinstance(ids, torch.Tensor) and ids.ndim == 2 and not ids.is_floating_point():
         tokens = ids.numel()
     return samples, tokens
+
+
+def rehearsal_crash(run_dir: str | Path, step: int) -> None:
+    """A preemption for the full-scale CPU rehearsal (ci/rehearsal.py sets SHARED_REHEARSAL_CRASH=1): under
+    torchrun, or in a job of shared.train.jobs (SHARED_JOB_RESTART_COUNT / SHARED_JOB_MAX_RESTARTS), with a
+    restart left, every rank exits right after the run's first periodic checkpoint, once per run
+    (``run_dir/rehearsal_crashed`` holds the step), so the restart and the resume from that checkpoint run as
+    they would after a node failure. A no-op otherwise."""
+    if os.environ.get(REHEARSAL_CRASH_ENV) != "1":
+        return
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        restarts, budget = "TORCHELASTIC_RESTART_COUNT", "TORCHELASTIC_MAX_RESTARTS"
+    elif "SHARED_JOB_RESTART_COUNT" in os.environ:      # shared.train.jobs.RESTART_COUNT_ENV, MAX_RESTARTS_ENV
+        restarts, budget = "SHARED_JOB_RESTART_COUNT", "SHARED_JOB_MAX_RESTARTS"
+    else:
+        return
+    if int(os.environ.get(restarts, 0)) >= int(os.environ.get(budget, 0)):
+        return
+    marker = Path(run_dir) / REHEARSAL_CRASH_MARKER
+    if marker.exists():
+        return
+    D.barrier()                 # every rank has written its part of the checkpoint
+    if D.is_main_process():
+        marker.write_text(f"{step}\n")
+    D.barrier()
+    log.warning("rehearsal: exiting every rank after the checkpoint of step %d (its launcher restarts them)", step)
+    os._exit(43)
 
 
 class Trainer:
@@ -227,6 +257,8 @@ class Trainer:
             final = done and (self.step < cfg.max_steps or cfg.checkpoint_at_end)
             if cfg.run_dir is not None and (periodic or final):
                 self.save_checkpoint()
+                if periodic and not done:
+                    rehearsal_crash(cfg.run_dir, self.step)
             if record is not None:
                 interval_start, interval_counts = time.perf_counter(), self._counts.clone()
             else:

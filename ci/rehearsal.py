@@ -1,0 +1,115 @@
+"""The full-scale rehearsal on CPU: every rehearsed notebook runs its ``full`` preset through the same code
+path as on a cluster (``scale="full"``, the preflight, data read from a ``data_dir`` in the full layout,
+torchrun with c10d rendezvous on 2 nodes), shrunk only by preset overrides, with one preemption per training
+run. ``python ci/run_notebooks.py --scale full --rehearse [--paper P]`` runs it; this module holds its parts.
+
+A paper opts in with ``papers/<paper>/rehearsal.py``::
+
+    NOTEBOOKS = {"01_train": {...}}          # notebook -> preset overrides that shrink its full preset
+    def make_data_dir(root: Path) -> None:   # write a tiny data_dir in the full preset's layout under root
+
+Each rehearsed notebook gets ``scale="full"``, ``overrides`` (the paper's, under any given with ``-p``),
+``data_dir`` (built once per paper under ``<runs>/full-rehearsal/<paper>/_data_dir``), ``nnodes=2``,
+``nproc_per_node=1`` and ``launcher="localhost"`` (both nodes' torchrun agents on this machine), and runs
+with ``SHARED_REHEARSAL_CRASH=1`` (``shared.train.trainer.rehearsal_crash``: every rank exits after the
+first periodic checkpoint of each run; torchrun restarts it and it resumes). After the notebook, ``verify``
+reads every launched run's folder: both nodes' logs, the crash marker and the run's last step.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NNODES = 2
+ENV = {"SHARED_REHEARSAL_CRASH": "1", "SHARED_MAX_RESTARTS": "1"}
+CRASH_MARKER = "rehearsal_crashed"          # shared.train.trainer.REHEARSAL_CRASH_MARKER
+
+
+def rehearsal_module(paper: str):
+    """``papers.<paper>.rehearsal`` or None when the paper has no rehearsal."""
+    if not (REPO / "papers" / paper / "rehearsal.py").is_file():
+        return None
+    return importlib.import_module(f"papers.{paper}.rehearsal")
+
+
+def rehearsed(paper: str, notebook: str) -> bool:
+    module = rehearsal_module(paper)
+    return module is not None and notebook in module.NOTEBOOKS
+
+
+def data_dir(paper: str, root: Path) -> Path:
+    """The paper's rehearsal data_dir under ``root`` (written once; a ``.complete`` file marks it done)."""
+    folder = root / paper / "_data_dir"
+    if not (folder / ".complete").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        rehearsal_module(paper).make_data_dir(folder)
+        (folder / ".complete").write_text("")
+    return folder
+
+
+def params(paper: str, notebook: str, root: Path, extra: dict) -> dict:
+    """The notebook's parameters for its rehearsal (``extra``: parameters given with ``-p``; their
+    ``overrides`` are applied over the paper's)."""
+    overrides = _merge(rehearsal_module(paper).NOTEBOOKS[notebook], dict(extra.get("overrides") or {}))
+    return {**extra, "data_dir": str(data_dir(paper, root)), "overrides": overrides, "nnodes": NNODES,
+            "nproc_per_node": 1, "launcher": "localhost"}
+
+
+def _merge(base: dict, top: dict) -> dict:
+    out = json.loads(json.dumps(base))
+    for key, value in top.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def launched_runs(out_dir: Path) -> list[Path]:
+    """Folders of the training runs the notebook launched under torchrun (they hold launch_config.json)."""
+    return sorted(p.parent for p in out_dir.rglob("launch_config.json"))
+
+
+def verify(out_dir: Path) -> dict:
+    """What the rehearsal of one notebook exercised, read from its run folders: {"runs": n launched,
+    "two_nodes": n with both nodes' logs, "resumed": n preempted and finished after the restart,
+    "not_preempted": [runs with no periodic checkpoint before their end], "problems": [...]}."""
+    runs = launched_runs(out_dir)
+    report = {"runs": len(runs), "two_nodes": 0, "resumed": 0, "not_preempted": [], "problems": []}
+    for run in runs:
+        name = str(run.relative_to(out_dir))
+        logs = {p.name for p in (run / "logs").glob("launch.*.log")}
+        if {f"launch.node{k}.log" for k in range(NNODES)} <= logs:
+            report["two_nodes"] += 1
+        else:
+            report["problems"].append(f"{name}: node logs {sorted(logs)}, not one per node")
+        marker = run / CRASH_MARKER
+        if not marker.exists():
+            report["not_preempted"].append(name)
+            continue
+        crashed_at = int(marker.read_text().split()[0])
+        steps = _train_steps(run)
+        if steps and max(steps) > crashed_at:
+            report["resumed"] += 1
+        else:
+            report["problems"].append(f"{name}: preempted at step {crashed_at}, but no later step was logged")
+    if not runs:
+        report["problems"].append("no training run was launched under torchrun")
+    return report
+
+
+def _train_steps(run: Path) -> list[int]:
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return []
+    steps = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if row.get("kind") == "train" and "step" in row:
+            steps.append(int(row["step"]))
+    return steps
+
+
+__all__ = ["ENV", "NNODES", "data_dir", "launched_runs", "params", "rehearsal_module", "rehearsed", "verify"]

@@ -1,0 +1,69 @@
+"""The full-scale rehearsal (ci/rehearsal.py, `ci/run_notebooks.py --scale full --rehearse`): its parameters and
+its check of a run folder; and, after `make test` ran it, that every rehearsed notebook finished with each training
+run launched on 2 nodes and preempted and resumed once."""
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+from conftest import load_ci_module
+
+rehearsal = load_ci_module("rehearsal")
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "runs" / "full-rehearsal" / "run_notebooks.json"
+REHEARSED = sorted((p.parent.name, nb) for p in (REPO / "papers").glob("*/rehearsal.py")
+                   for nb in rehearsal.rehearsal_module(p.parent.name).NOTEBOOKS)
+
+
+def test_rehearsed_notebooks_exist_and_their_overrides_build_the_full_spec():
+    assert REHEARSED, "no paper has a rehearsal"
+    for paper, notebook in REHEARSED:
+        assert (REPO / "papers" / paper / f"{notebook}.ipynb").is_file(), (paper, notebook)
+        presets = importlib.import_module(f"papers.{paper}.scales").NOTEBOOKS[notebook]
+        presets.build("full", rehearsal.rehearsal_module(paper).NOTEBOOKS[notebook])   # raises on a bad override
+
+
+def test_params_put_both_nodes_on_this_machine_and_merge_overrides(tmp_path, monkeypatch):
+    paper, notebook = REHEARSED[0]
+    monkeypatch.setattr(rehearsal, "data_dir", lambda p, root: root / p / "_data_dir")
+    params = rehearsal.params(paper, notebook, tmp_path, {"seed": 3, "overrides": {"extra": 1}})
+    assert (params["nnodes"], params["nproc_per_node"], params["launcher"]) == (2, 1, "localhost")
+    assert params["seed"] == 3 and params["data_dir"] == str(tmp_path / paper / "_data_dir")
+    assert params["overrides"]["extra"] == 1
+    assert all(params["overrides"][k] == v for k, v in rehearsal.rehearsal_module(paper).NOTEBOOKS[notebook].items())
+    assert rehearsal._merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
+
+
+def _run(folder: Path, nodes=(0, 1), crashed_at: int | None = 2, steps=(1, 2, 3, 4)) -> None:
+    (folder / "logs").mkdir(parents=True)
+    (folder / "launch_config.json").write_text("{}")
+    for k in nodes:
+        (folder / "logs" / f"launch.node{k}.log").write_text("")
+    if crashed_at is not None:
+        (folder / "rehearsal_crashed").write_text(f"{crashed_at}\n")
+    (folder / "metrics.jsonl").write_text("".join(json.dumps({"kind": "train", "step": s}) + "\n" for s in steps))
+
+
+def test_verify_reads_nodes_preemption_and_resume(tmp_path):
+    _run(tmp_path / "ok" / "a")
+    _run(tmp_path / "ok" / "b", crashed_at=None)
+    report = rehearsal.verify(tmp_path / "ok")
+    assert (report["runs"], report["two_nodes"], report["resumed"]) == (2, 2, 1)
+    assert report["not_preempted"] == ["b"] and report["problems"] == []
+    _run(tmp_path / "bad" / "a", nodes=(0,), crashed_at=4)
+    problems = rehearsal.verify(tmp_path / "bad")["problems"]
+    assert any("not one per node" in p for p in problems) and any("no later step" in p for p in problems)
+    assert rehearsal.verify(tmp_path / "empty")["problems"] == ["no training run was launched under torchrun"]
+
+
+@pytest.mark.smoke
+def test_every_rehearsed_notebook_ran_on_two_nodes_and_resumed():
+    assert RESULTS.exists(), "no rehearsal results: run `python ci/run_notebooks.py --scale full --rehearse`"
+    done = {(n["paper"], n["name"]): n for n in json.loads(RESULTS.read_text())["notebooks"]}
+    for key in REHEARSED:
+        assert key in done, f"{key} was not rehearsed"
+        entry = done[key]
+        assert entry["status"] == "ok", f"{key}: {entry['error']}"
+        r = entry["rehearsal"]
+        assert r["runs"] >= 1 and r["two_nodes"] == r["runs"] and r["resumed"] >= 1, (key, r)
