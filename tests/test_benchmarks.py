@@ -121,3 +121,11 @@ def test_cli_prints_one_json_object(tiny, data_dir, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(out) == {"arc_easy", "piqa"} and {"acc", "acc_norm"} <= set(out["arc_easy"])
     assert main(["--model", str(folder), "--tasks", "nope", "--data-dir", str(data_dir)]) == 2
+
+
+def test_mmlu_expands_to_its_subjects_or_a_chosen_few():
+    from shared.eval.benchmarks import expand, mmlu_subjects
+    assert len(expand(["mmlu"])) == 57 == len(mmlu_subjects())
+    assert expand(["mmlu", "gsm8k"], ["anatomy", "virology"]) == ["mmlu_anatomy", "mmlu_virology", "gsm8k"]
+    with pytest.raises(ValueError, match="unknown MMLU subjects"):
+        expand(["mmlu"], ["astrology"])

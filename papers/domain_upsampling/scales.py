@@ -88,7 +88,7 @@ FULL = {**MIXES, **SWEEP, "seeds": [0],
                  "limits": {"general": 2000, "humaneval": None},        # None: all 164 HumanEval problems
                  # MMLU and GSM8K through lm-evaluation-harness, from <data_dir>/benchmarks/{mmlu,gsm8k}/<split>.jsonl
                  "harness": {"data_dir": "{data_dir}/benchmarks", "tasks": ["mmlu", "gsm8k"],
-                             "num_fewshot": {"mmlu": 5, "gsm8k": 8}, "limit": None},
+                             "num_fewshot": {"mmlu": 5, "gsm8k": 8}, "limit": None, "mmlu_subjects": None},
                  # the Mosaic Eval Gauntlet v0.3 (shared.eval.gauntlet), the paper's general ability, from the same folder
                  "gauntlet": {"data_dir": "{data_dir}/benchmarks", "categories": None, "limit": None,
                               "mmlu_subjects": None}},          # None: all 57 MMLU subjects

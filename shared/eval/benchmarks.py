@@ -132,11 +132,15 @@ def benchmark(name: str) -> Benchmark:
     raise ValueError(f"unknown benchmark {name!r}; known: {', '.join([*BENCHMARKS, 'mmlu', 'mmlu_<subject>'])}")
 
 
-def expand(tasks: Sequence[str]) -> list[str]:
-    """Task names with ``mmlu`` replaced by its 57 subjects."""
+def expand(tasks: Sequence[str], subjects: Sequence[str] | None = None) -> list[str]:
+    """Task names with ``mmlu`` replaced by its 57 subjects (or by ``subjects``, a subset of them)."""
+    if subjects is not None:
+        unknown = sorted(set(subjects) - set(mmlu_subjects()))
+        if unknown:
+            raise ValueError(f"unknown MMLU subjects {unknown}; known: {', '.join(mmlu_subjects())}")
     out = []
     for t in tasks:
-        out += [f"mmlu_{s}" for s in mmlu_subjects()] if t == "mmlu" else [t]
+        out += [f"mmlu_{s}" for s in (subjects or mmlu_subjects())] if t == "mmlu" else [t]
     return list(dict.fromkeys(out))
 
 
@@ -377,11 +381,13 @@ def _metrics(row: Mapping[str, Any]) -> dict[str, float]:
 
 
 def evaluate_benchmarks(lm, tasks: Sequence[str], data_dir: str | Path, *, num_fewshot: int | None = None,
-                        limit: int | None = None, seed: int = 1234) -> dict[str, dict[str, float]]:
+                        limit: int | None = None, seed: int = 1234,
+                        mmlu_subjects: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
     """{task: {metric: value}} of ``lm`` (a harness LM: ``load_lm`` or ``CausalLMAdapter``) on ``tasks``
-    read from ``data_dir``; ``limit`` caps the examples per task (smoke). On ranks other than 0: {}."""
+    read from ``data_dir``; ``limit`` caps the examples per task (smoke); ``mmlu_subjects``: ``mmlu`` on these
+    subjects only (default all 57). On ranks other than 0: {}."""
     import lm_eval
-    names = expand(tasks)
+    names = expand(tasks, mmlu_subjects)
     specs = [local_task_spec(n, data_dir) for n in names]
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     result = lm_eval.simple_evaluate(
@@ -417,6 +423,7 @@ class HarnessEval:
     batch_size: int = 16
     limit: int | None = None
     max_gen_toks: int = 256            # new tokens per generation where the task sets none (GSM8K)
+    mmlu_subjects: tuple[str, ...] | None = None     # ``mmlu`` on these subjects only (None: all 57)
 
     def __call__(self, model) -> dict[str, float]:
         lm = CausalLMAdapter(model, self.tokenizer, batch_size=self.batch_size, max_gen_toks=self.max_gen_toks)
@@ -426,7 +433,8 @@ class HarnessEval:
             groups.setdefault(shots.get(task), []).append(task)
         out = {}
         for k, names in groups.items():
-            results = evaluate_benchmarks(lm, names, self.data_dir, num_fewshot=k, limit=self.limit)
+            results = evaluate_benchmarks(lm, names, self.data_dir, num_fewshot=k, limit=self.limit,
+                                          mmlu_subjects=self.mmlu_subjects)
             out.update({metric_key(t, m): v for t in names for m, v in results.get(t, {}).items()
                         if "stderr" not in m})
         return out
