@@ -69,12 +69,23 @@ def launched_runs(out_dir: Path) -> list[Path]:
     return sorted(p.parent for p in out_dir.rglob("launch_config.json"))
 
 
+def planned_runs(out_dir: Path) -> int | None:
+    """How many training runs the notebook's own preflight planned (``preflight.json``), None if unknown."""
+    try:
+        return len(json.loads((out_dir / "preflight.json").read_text())["runs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def verify(out_dir: Path) -> dict:
-    """What the rehearsal of one notebook exercised, read from its run folders: {"runs": n launched,
-    "two_nodes": n with both nodes' logs, "resumed": n preempted and finished after the restart,
-    "not_preempted": [runs with no periodic checkpoint before their end], "problems": [...]}."""
+    """What the rehearsal of one notebook exercised, read from its run folders: {"planned": training runs its
+    preflight planned, "runs": n launched, "two_nodes": n with both nodes' logs, "resumed": n preempted and
+    finished after the restart, "not_preempted": [runs with no periodic checkpoint before their end],
+    "problems": [...]}. A notebook whose preflight plans no training run (a tokenizer) launches none."""
     runs = launched_runs(out_dir)
-    report = {"runs": len(runs), "two_nodes": 0, "resumed": 0, "not_preempted": [], "problems": []}
+    planned = planned_runs(out_dir)
+    report = {"planned": planned, "runs": len(runs), "two_nodes": 0, "resumed": 0, "not_preempted": [],
+              "problems": []}
     for run in runs:
         name = str(run.relative_to(out_dir))
         logs = {p.name for p in (run / "logs").glob("launch.*.log")}
@@ -92,7 +103,7 @@ def verify(out_dir: Path) -> dict:
             report["resumed"] += 1
         else:
             report["problems"].append(f"{name}: preempted at step {crashed_at}, but no later step was logged")
-    if not runs:
+    if not runs and planned != 0:
         report["problems"].append("no training run was launched under torchrun")
     return report
 

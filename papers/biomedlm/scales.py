@@ -108,7 +108,7 @@ PRETRAIN = {
               "train": {**SMOKE_TRAIN, "max_steps": 3000, "global_batch_size": 32, "micro_batch_size": 32,
                         "lr": 2e-3, "precision": "bf16"}, "fresh": True},
     "full": {"domains": FULL_DOMAINS, "heldout": FULL_HELDOUT, "world": None, "vocab_size": 28896,
-             "seq_len": 1024, "model": "biomedlm-2.7b", "train": PAPER_TRAIN, "fresh": False, "needs_data_dir": True},
+             "seq_len": 1024, "model": {"flavour": "biomedlm-2.7b"}, "train": PAPER_TRAIN, "fresh": False, "needs_data_dir": True},
 }
 
 # -------------------------------------------------------------------------------------- finetuning
@@ -144,7 +144,7 @@ FULL_TASKS = {"medmcqa": {"fmt": "medmcqa", "train_file": "{data_dir}/medmcqa/tr
 FULL_FT = {"epochs": 3, "global_batch_size": 32, "micro_batch_size": 4, "lr": 2e-5, "betas": [0.9, 0.999],
            "eps": 1e-8, "weight_decay": 0.0, "weight_decay_scaling": "lr", "schedule": "linear",
            "warmup_fraction": 0.5, "alpha_f": 0.0, "grad_clip": 1.0, "precision": "bf16", "parallelism": "fsdp",
-           "log_every": 10, "progress_bar": True,
+           "log_every": 10, "checkpoint_every": 500, "progress_bar": True,
            "per_fmt": {"medqa": {"epochs": 10}, "pubmedqa": {"epochs": 20}, "bioasq": {"epochs": 20}}}
 FINETUNE = {
     "smoke": {"tasks": SMOKE_TASKS, "train": SMOKE_FT, "max_len": 128, "world": WORLD, "seeds": [0, 1],
