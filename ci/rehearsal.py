@@ -13,7 +13,8 @@ Each rehearsed notebook gets ``scale="full"``, ``overrides`` (the paper's, under
 ``nproc_per_node=1`` and ``launcher="localhost"`` (both nodes' torchrun agents on this machine), and runs
 with ``SHARED_REHEARSAL_CRASH=1`` (``shared.train.trainer.rehearsal_crash``: every rank exits after the
 first periodic checkpoint of each run; torchrun restarts it and it resumes). After the notebook, ``verify``
-reads every launched run's folder: both nodes' logs, the crash marker and the run's last step.
+reads every launched run's folder: both nodes' logs (or, for a run of a job pool, its job log and a second
+attempt), the crash marker and the run's last step.
 """
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def _merge(base: dict, top: dict) -> dict:
 
 
 def launched_runs(out_dir: Path) -> list[Path]:
-    """Folders of the training runs the notebook launched under torchrun (they hold launch_config.json)."""
+    """Folders of the training runs the notebook launched under torchrun or as jobs of a pool
+    (``shared.train.jobs``); both hold launch_config.json."""
     return sorted(p.parent for p in out_dir.rglob("launch_config.json"))
 
 
@@ -84,12 +86,16 @@ def verify(out_dir: Path) -> dict:
     "problems": [...]}. A notebook whose preflight plans no training run (a tokenizer) launches none."""
     runs = launched_runs(out_dir)
     planned = planned_runs(out_dir)
-    report = {"planned": planned, "runs": len(runs), "two_nodes": 0, "resumed": 0, "not_preempted": [],
-              "problems": []}
+    report = {"planned": planned, "runs": len(runs), "two_nodes": 0, "jobs": 0, "resumed": 0,
+              "not_preempted": [], "problems": []}
     for run in runs:
         name = str(run.relative_to(out_dir))
         logs = {p.name for p in (run / "logs").glob("launch.*.log")}
-        if {f"launch.node{k}.log" for k in range(NNODES)} <= logs:
+        if not logs and (run / "logs" / "job.log").exists():     # one run of a job pool (shared.train.jobs)
+            report["jobs"] += 1
+            if (run / CRASH_MARKER).exists() and _attempts(run) < 2:
+                report["problems"].append(f"{name}: preempted, but its job was not started again")
+        elif {f"launch.node{k}.log" for k in range(NNODES)} <= logs:
             report["two_nodes"] += 1
         else:
             report["problems"].append(f"{name}: node logs {sorted(logs)}, not one per node")
@@ -104,8 +110,15 @@ def verify(out_dir: Path) -> dict:
         else:
             report["problems"].append(f"{name}: preempted at step {crashed_at}, but no later step was logged")
     if not runs and planned != 0:
-        report["problems"].append("no training run was launched under torchrun")
+        report["problems"].append("no training run was launched (under torchrun or as a job)")
     return report
+
+
+def _attempts(run: Path) -> int:
+    try:
+        return int(json.loads((run / "job_done.json").read_text())["attempts"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def _train_steps(run: Path) -> list[int]:

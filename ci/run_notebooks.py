@@ -32,6 +32,8 @@ import re
 import subprocess
 import sys
 import time
+
+import yaml
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,8 +161,8 @@ def start(job: Job, args, extra_params: dict, runs_dir: Path) -> None:
            "--cwd", str(job.path.parent), "--no-progress-bar", "--log-output"]
     if args.cell_timeout:
         cmd += ["--execution-timeout", str(args.cell_timeout)]
-    for k, v in params.items():
-        cmd += ["-y", json.dumps({k: v})]
+    for k, v in params.items():       # YAML, not JSON: papermill reads JSON's 1e-05 as a string
+        cmd += ["-y", yaml.safe_dump({k: v}, default_flow_style=True, width=float("inf")).strip()]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", MPLBACKEND="Agg", PYTHONUNBUFFERED="1", **env_extra)
@@ -292,10 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'total wall time':<{width}}  {'':<7}  {total:7.1f}")
     write_summary(runs_dir / "run_notebooks.json", args.scale, jobs, total)
     if args.rehearse:
-        print("\nrehearsal (training runs launched / on 2 nodes / preempted and resumed):")
+        print("\nrehearsal (training runs launched / on 2 nodes / as jobs / preempted and resumed):")
         for job in jobs:
             r = job.rehearsal or {}
-            print(f"  {job.key:<{width}}  {r.get('runs', 0)} / {r.get('two_nodes', 0)} / {r.get('resumed', 0)}"
+            print(f"  {job.key:<{width}}  {r.get('runs', 0)} / {r.get('two_nodes', 0)} / {r.get('jobs', 0)} / "
+                  f"{r.get('resumed', 0)}"
                   + (f"  (no preemption: {', '.join(r['not_preempted'])})" if r.get("not_preempted") else ""))
         if not_rehearsed:
             print(f"without a rehearsal ({len(not_rehearsed)}): {', '.join(not_rehearsed)}")

@@ -1,6 +1,6 @@
 """The full-scale rehearsal (ci/rehearsal.py, `ci/run_notebooks.py --scale full --rehearse`): its parameters and
 its check of a run folder; and, after `make test` ran it, that every rehearsed notebook finished with each training
-run launched on 2 nodes and preempted and resumed once."""
+run launched on 2 nodes (or as a job of a pool) and at least one preempted and resumed."""
 import importlib
 import json
 from pathlib import Path
@@ -54,7 +54,16 @@ def test_verify_reads_nodes_preemption_and_resume(tmp_path):
     _run(tmp_path / "bad" / "a", nodes=(0,), crashed_at=4)
     problems = rehearsal.verify(tmp_path / "bad")["problems"]
     assert any("not one per node" in p for p in problems) and any("no later step" in p for p in problems)
-    assert rehearsal.verify(tmp_path / "empty")["problems"] == ["no training run was launched under torchrun"]
+    assert rehearsal.verify(tmp_path / "empty")["problems"] == ["no training run was launched (under torchrun or as a job)"]
+    job = tmp_path / "jobs" / "run0"
+    _run(job, nodes=())
+    (job / "logs" / "job.log").write_text("=== attempt 0\n=== attempt 1\n")
+    (job / "job_done.json").write_text(json.dumps({"attempts": 2}))
+    report = rehearsal.verify(tmp_path / "jobs")
+    assert (report["runs"], report["jobs"], report["two_nodes"], report["resumed"]) == (1, 1, 0, 1)
+    assert report["problems"] == []
+    (job / "job_done.json").write_text(json.dumps({"attempts": 1}))
+    assert any("not started again" in p for p in rehearsal.verify(tmp_path / "jobs")["problems"])
     (tmp_path / "tokenizer").mkdir()
     (tmp_path / "tokenizer" / "preflight.json").write_text(json.dumps({"runs": []}))
     assert rehearsal.verify(tmp_path / "tokenizer")["problems"] == []          # it plans no training run
@@ -71,4 +80,4 @@ def test_every_rehearsed_notebook_ran_on_two_nodes_and_resumed():
         r = entry["rehearsal"]
         if r.get("planned") == 0:          # trains nothing at full scale (e.g. a tokenizer)
             continue
-        assert r["runs"] >= 1 and r["two_nodes"] == r["runs"] and r["resumed"] >= 1, (key, r)
+        assert r["runs"] >= 1 and r["two_nodes"] + r.get("jobs", 0) == r["runs"] and r["resumed"] >= 1, (key, r)

@@ -85,6 +85,20 @@ class ExampleRecorder:
         if self._vog is not None:
             self._vog.add(self._on_device(model, input_gradients))
 
+    # ---- checkpointing (the trainer saves and restores this with its checkpoints) ------------------
+    def state_dict(self) -> dict:
+        """Everything recorded so far: logits [T, N, C], steps, the VoG accumulators, GraNd by step."""
+        vog = None if self._vog is None else {"n": self._vog.n, "mean": self._vog.mean, "m2": self._vog.m2}
+        return {"logits": torch.stack(self._logits) if self._logits else None, "steps": list(self.steps),
+                "vog": vog, "grand": {int(k): v for k, v in self.grand.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._logits = list(state["logits"].unbind(0)) if state["logits"] is not None else []
+        self.steps = [int(s) for s in state["steps"]]
+        if self._vog is not None and state["vog"] is not None:
+            self._vog.n, self._vog.mean, self._vog.m2 = state["vog"]["n"], state["vog"]["mean"], state["vog"]["m2"]
+        self.grand = {int(k): v for k, v in state["grand"].items()}
+
     # ---- results ------------------------------------------------------------------------------
     @property
     def logits(self) -> torch.Tensor:

@@ -1,15 +1,20 @@
 """Many training runs of several architectures, every difficulty score per example (Kwok et al. 2024).
 
+    results = train_all_runs(spec, seed, data_dir, out_dir / "jobs", slots=job_slots(nproc_per_node, nnodes))
     for data_spec in spec.data_specs():                     # one data set, or several at full scale
         train_set, test_set = load_image_data(data_spec, data_dir)
         scored = scored_subset(train_set, spec.score_examples)
-        result = train_runs(spec, train_set, test_set, scored, seed)
-        save_scores(scores_file(out_dir, data_spec.name, spec.dataset_names), result, scored, with_images=True)
+        save_scores(scores_file(out_dir, data_spec.name, spec.dataset_names), results[data_spec.name], scored,
+                    with_images=True)
     scores = {name: read_scores(path) for name, path in scores_files(out_dir).items()}
 
-Each run trains through the shared vision pipeline with an ExampleRecorder callback (logits of
-every scored example at regular evaluations, VoG, GraNd at the chosen epochs), then scores the final
-model's layer representations (prediction depth).
+Each run (train_one_run) trains through the shared vision pipeline with an ExampleRecorder callback
+(logits of every scored example at regular evaluations, VoG, GraNd at the chosen epochs), then scores
+the final model's layer representations (prediction depth). train_all_runs runs every run of every
+architecture and data set as a job of shared.train.jobs (one process per GPU given, `slots` at once;
+a finished run is skipped on a rerun, an unfinished one resumes from its checkpoint of every
+`checkpoint_epochs` epochs; with one slot they run in this process one after another); train_runs
+runs them here, for tests.
 
 Outputs of a run of one data set keep their plain names (scores.npz, tables/runs.csv, metrics as
 they are); with several, each data set's outputs carry its name (scores_cifar100.npz, runs_cifar100)
@@ -18,6 +23,8 @@ and the metrics are keyed by data set (output_name, by_dataset).
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +38,11 @@ import torch
 from shared.data.images import ImageSet, steps_per_epoch
 from shared.models.vision import count_parameters
 from shared.pipelines.vision_classification import (ClassifierTrainSpec, ImageDataSpec, build_classifier,
-                                                    check_model_spec, train_classifier)
-from shared.train.classification import accuracy
+                                                    check_model_spec, limit_threads, load_image_data)
+from shared.train.classification import accuracy, fit_classifier
+from shared.train.jobs import Job, run_jobs
 from shared.utils.config import StrictConfig
+from shared.utils.io import write_json_atomic
 
 from .difficulty import SCORE_NAMES, layer_representations, run_scores, score_names, streamed_prediction_depth
 from .example_records import ExampleRecorder
@@ -64,7 +73,9 @@ class TrainRunsSpec(StrictConfig):
     pd_targets: the k-NN probes' labels and targets, "predictions" (the final model's; Baldock et
     al.) or "labels"; pd_leave_one_out: whether a point is left out of its own neighbours;
     pd_stream: one layer at a time on the model's device (the full training set's layers at once do
-    not fit in memory)."""
+    not fit in memory).
+    checkpoint_epochs: a run run as a job (train_all_runs) checkpoints every this many epochs and a restarted job
+    resumes from its latest checkpoint (0: no checkpoints; a restart trains the run again)."""
 
     data: ImageDataSpec
     train: ClassifierTrainSpec
@@ -84,12 +95,15 @@ class TrainRunsSpec(StrictConfig):
     pd_leave_one_out: bool = True
     pd_stream: bool = False
     datasets: tuple[str, ...] | None = None
+    checkpoint_epochs: int = 0
 
     def __post_init__(self) -> None:
         for model in self.archs.values():
             check_model_spec(model)
         if self.epochs < 1 or self.runs_per_arch < 1 or self.evals_per_epoch < 1:
             raise ValueError("epochs, runs_per_arch and evals_per_epoch must be >= 1")
+        if self.checkpoint_epochs < 0:
+            raise ValueError(f"checkpoint_epochs must be >= 0 (0: none), got {self.checkpoint_epochs}")
         unknown = sorted(set(self.arch_train) - set(self.archs))
         if unknown:
             raise ValueError(f"arch_train names {unknown}, which are not in archs {sorted(self.archs)}")
@@ -171,56 +185,142 @@ def describe(spec: TrainRunsSpec, train_set: ImageSet, test_set: ImageSet, score
     return "\n".join(lines)
 
 
-def train_runs(spec: TrainRunsSpec, train_set: ImageSet, test_set: ImageSet, scored: ImageSet,
-               seed: int = 0) -> RunsResult:
-    """Run r of architecture a uses seed 1000 * seed + 100 * a + r for its initialisation and batch
-    order; every score of `scored` per run (papers.example_difficulty.difficulty.score_names: SCORE_NAMES,
-    then GraNd and EL2N at their later epochs)."""
+def _check_el2n_epochs(spec: TrainRunsSpec, train_set: ImageSet) -> None:
     spe, every = schedule(spec, train_set)
     off_evaluation = [epoch for epoch in spec.el2n_epochs if epoch * spe % every]
     if off_evaluation:
         raise ValueError(f"el2n_epoch {off_evaluation}: the epoch's end is not a recorded evaluation ({spe} steps per "
                          f"epoch, an evaluation every {every}); take evals_per_epoch that divides {spe}")
+
+
+def run_seed(seed: int, arch_index: int, run: int) -> int:
+    """Run r of the a-th architecture: seed 1000 * seed + 100 * a + r (initialisation and batch order)."""
+    return 1000 * seed + 100 * arch_index + run
+
+
+def train_one_run(spec: TrainRunsSpec, arch: str, arch_index: int, run: int, train_set: ImageSet,
+                  test_set: ImageSet, scored: ImageSet, seed: int = 0, run_dir: str | Path | None = None
+                  ) -> tuple[dict[str, np.ndarray], dict[str, Any], int]:
+    """Train run `run` of `arch` and score `scored`: ({score: [N]}, its runs.csv row, recorded evaluations).
+    run_dir: the trainer's (metrics.jsonl, a checkpoint every spec.checkpoint_epochs epochs, resumed from the
+    latest one); None trains without files."""
+    _check_el2n_epochs(spec, train_set)
+    spe, every = schedule(spec, train_set)
     grand_steps = {epoch: epoch * spe for epoch in spec.grand_epochs}
-    scores = {name: [] for name in score_names(spec.grand_epochs, spec.el2n_epochs)}
-    rows = []
-    evaluations = 0
-    started = time.time()
-    for a, (arch, model_spec) in enumerate(spec.archs.items()):
-        for r in range(spec.runs_per_arch):
-            run_seed = 1000 * seed + 100 * a + r
-            torch.manual_seed(run_seed)
-            model = build_classifier(model_spec, train_set)
-            recorder = ExampleRecorder(scored.x, scored.y, every=every, grand_at=tuple(grand_steps.values()),
-                                       grand_batch_size=spec.grand_batch_size)
-            t0 = time.time()
-            trainer = train_classifier(model, train_set, spec.train_for(arch), seed=run_seed,
-                                       max_steps=spec.epochs * spe, log_every=spe, callbacks=[recorder],
-                                       eval_sets={"test": test_set})
-            logits = recorder.logits
-            el2n_at = {epoch: recorder.steps.index(epoch * spe) for epoch in spec.el2n_epochs}
-            if spec.pd_stream or spec.pd_targets != "predictions" or not spec.pd_leave_one_out:
-                targets = logits[-1].argmax(-1) if spec.pd_targets == "predictions" else scored.y
-                depths = streamed_prediction_depth(model, scored.x, targets, k=spec.pd_k,
-                                                   leave_one_out=spec.pd_leave_one_out)
-                reps = None
-                with torch.no_grad():
-                    layers = len(model.eval().intermediates(scored.x[:1].to(next(model.parameters()).device)))
-            else:
-                depths = None
-                reps = layer_representations(model, scored.x)
-                layers = len(reps)
-            per_example = run_scores(logits, scored.y, vog=recorder.vog(), representations=reps, pd_k=spec.pd_k,
-                                     grand={epoch: recorder.grand[step] for epoch, step in grand_steps.items()},
-                                     el2n_at=el2n_at, prediction_depths=depths)
-            for name, per_run in scores.items():
-                per_run.append(per_example[name])
-            evaluations = len(recorder.steps)
-            rows.append({"arch": arch, "run": r, "seed": run_seed, "test_acc": trainer.history.final("test/acc"),
-                         "train_acc": accuracy(model, scored), "layers": layers, "seconds": time.time() - t0})
-        print(f"{arch}: {spec.runs_per_arch} runs, mean test accuracy "
-              f"{np.mean([x['test_acc'] for x in rows if x['arch'] == arch]):.3f}, {time.time() - started:.0f} s so far")
-    return RunsResult({name: np.stack(v) for name, v in scores.items()}, pd.DataFrame(rows), evaluations)
+    seed_r = run_seed(seed, arch_index, run)
+    torch.manual_seed(seed_r)
+    model = build_classifier(spec.archs[arch], train_set)
+    recorder = ExampleRecorder(scored.x, scored.y, every=every, grand_at=tuple(grand_steps.values()),
+                               grand_batch_size=spec.grand_batch_size)
+    t0 = time.time()
+    # shared.pipelines.vision_classification.train_classifier, with the run's own folder and checkpoints
+    train = spec.train_for(arch)
+    config = train.train_config(max_steps=spec.epochs * spe, seed=seed_r, log_every=spe)
+    if run_dir is not None:
+        config = dataclasses.replace(config, run_dir=str(run_dir), checkpoint_every=spec.checkpoint_epochs * spe,
+                                     checkpoint_at_end=False, keep_last_n=1)
+    decay = train.step_decay(config)
+    trainer = fit_classifier(model, train_set, config, train.global_batch_size, eval_sets={"test": test_set},
+                             callbacks=[recorder] + ([decay] if decay is not None else []),
+                             optimizer_factory=train.optimizer_factory(),
+                             augment=dataclasses.asdict(train.augment) if train.augment is not None else None)
+    logits = recorder.logits
+    el2n_at = {epoch: recorder.steps.index(epoch * spe) for epoch in spec.el2n_epochs}
+    if spec.pd_stream or spec.pd_targets != "predictions" or not spec.pd_leave_one_out:
+        targets = logits[-1].argmax(-1) if spec.pd_targets == "predictions" else scored.y
+        depths = streamed_prediction_depth(model, scored.x, targets, k=spec.pd_k, leave_one_out=spec.pd_leave_one_out)
+        reps = None
+        with torch.no_grad():
+            layers = len(model.eval().intermediates(scored.x[:1].to(next(model.parameters()).device)))
+    else:
+        depths = None
+        reps = layer_representations(model, scored.x)
+        layers = len(reps)
+    per_example = run_scores(logits, scored.y, vog=recorder.vog(), representations=reps, pd_k=spec.pd_k,
+                             grand={epoch: recorder.grand[step] for epoch, step in grand_steps.items()},
+                             el2n_at=el2n_at, prediction_depths=depths)
+    row = {"arch": arch, "run": run, "seed": seed_r, "test_acc": trainer.history.final("test/acc"),
+           "train_acc": accuracy(model, scored), "layers": layers, "seconds": time.time() - t0}
+    return {name: np.asarray(per_example[name]) for name in score_names(spec.grand_epochs, spec.el2n_epochs)}, \
+        row, len(recorder.steps)
+
+
+def train_runs(spec: TrainRunsSpec, train_set: ImageSet, test_set: ImageSet, scored: ImageSet,
+               seed: int = 0) -> RunsResult:
+    """Every run of every architecture here, one after another (train_one_run; run_seed gives the seeds);
+    every score of `scored` per run (papers.example_difficulty.difficulty.score_names: SCORE_NAMES, then GraNd
+    and EL2N at their later epochs). The notebook runs the same runs as jobs (train_all_runs)."""
+    _check_el2n_epochs(spec, train_set)
+    outputs = [train_one_run(spec, arch, a, r, train_set, test_set, scored, seed)
+               for a, arch in enumerate(spec.archs) for r in range(spec.runs_per_arch)]
+    return _result(spec, outputs)
+
+
+def _result(spec: TrainRunsSpec, outputs: Sequence[tuple[dict[str, np.ndarray], dict[str, Any], int]]) -> RunsResult:
+    names = score_names(spec.grand_epochs, spec.el2n_epochs)
+    runs = pd.DataFrame([row for _, row, _ in outputs])
+    for arch, g in runs.groupby("arch", sort=False):
+        print(f"{arch}: {len(g)} runs, mean test accuracy {g['test_acc'].mean():.3f}, {g['seconds'].sum():.0f} s")
+    return RunsResult({name: np.stack([scores[name] for scores, _, _ in outputs]) for name in names}, runs,
+                      outputs[-1][2])
+
+
+# ---- the runs as jobs (shared.train.jobs): one process per GPU, resumable ----------------------------
+
+JOB_ENTRY_POINT = "papers.example_difficulty.runs:train_run_job"
+JOB_SCORES, JOB_ROW = "run_scores.npz", "run.json"
+
+
+def run_job_config(spec: TrainRunsSpec, dataset: str, arch: str, run: int, seed: int,
+                   data_dir: str | Path | None) -> dict[str, Any]:
+    """One run's job config: the spec cut to this data set and architecture (so adding runs or architectures
+    leaves the other runs' configs, and their finished jobs, as they are), its place and the seed."""
+    one = dataclasses.replace(spec, data=dataclasses.replace(spec.data, name=dataset), datasets=None,
+                              archs={arch: spec.archs[arch]}, runs_per_arch=1,
+                              arch_train={k: v for k, v in spec.arch_train.items() if k == arch})
+    return {"spec": one.to_dict(), "arch": arch, "arch_index": list(spec.archs).index(arch), "run": run,
+            "seed": seed, "data_dir": None if data_dir is None else str(data_dir)}
+
+
+def train_run_job(config: dict[str, Any], run_dir: str) -> None:
+    """Job entry point (shared.train.jobs): train and score one run (train_one_run) of run_job_config's config;
+    write its scores (run_scores.npz, each [N]) and row (run.json) to run_dir, then drop its checkpoints."""
+    spec = TrainRunsSpec.from_dict(config["spec"])
+    limit_threads(spec.threads)
+    train_set, test_set = load_image_data(spec.data, config["data_dir"])
+    scored = scored_subset(train_set, spec.score_examples)
+    scores, row, evaluations = train_one_run(spec, config["arch"], config["arch_index"], config["run"], train_set,
+                                             test_set, scored, config["seed"], run_dir=run_dir)
+    np.savez(Path(run_dir) / JOB_SCORES, **scores)
+    write_json_atomic(Path(run_dir) / JOB_ROW, {**row, "evaluations": evaluations})
+    shutil.rmtree(Path(run_dir) / "checkpoints", ignore_errors=True)
+
+
+def run_jobs_of(spec: TrainRunsSpec, seed: int, data_dir: str | Path | None, jobs_dir: str | Path) -> list[Job]:
+    """Every run of every architecture on every data set as a job, in data set, architecture, run order; run r
+    of architecture a on data set d in jobs_dir/<d>-<a>-run<r>."""
+    return [Job(f"{dataset}/{arch}/{r}", JOB_ENTRY_POINT, run_job_config(spec, dataset, arch, r, seed, data_dir),
+                Path(jobs_dir) / f"{dataset}-{arch}-run{r}")
+            for dataset in spec.dataset_names for arch in spec.archs for r in range(spec.runs_per_arch)]
+
+
+def train_all_runs(spec: TrainRunsSpec, seed: int, data_dir: str | Path | None, jobs_dir: str | Path,
+                   slots: int = 1, in_process: bool | None = None) -> dict[str, RunsResult]:
+    """Every run on every data set as jobs, `slots` at a time (shared.train.jobs.run_jobs: one GPU each; with
+    one slot here, one after another); the results by data set, as train_runs returns them."""
+    jobs = run_jobs_of(spec, seed, data_dir, jobs_dir)
+    run_jobs(jobs, slots=slots, in_process=in_process)
+    results = {}
+    for dataset in spec.dataset_names:
+        outputs = []
+        for job in jobs:
+            if job.name.startswith(f"{dataset}/"):
+                with np.load(job.run_dir / JOB_SCORES) as f:
+                    scores = {k: f[k] for k in f.files}
+                row = json.loads((job.run_dir / JOB_ROW).read_text())
+                outputs.append((scores, {k: v for k, v in row.items() if k != "evaluations"}, row["evaluations"]))
+        results[dataset] = _result(spec, outputs)
+    return results
 
 
 def save_scores(path: str | Path, result: RunsResult, scored: ImageSet, with_images: bool) -> Path:

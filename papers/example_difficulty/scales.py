@@ -58,6 +58,7 @@ TRAIN_RUNS = {
              "evals_per_epoch": 1, "grand_epoch": [10, 20], "el2n_epoch": [10, 20], "grand_batch_size": 40,
              "pd_k": 30, "pd_targets": "labels",
              "pd_leave_one_out": False, "pd_stream": True, "threads": 0, "runs_per_arch": 5, "epochs": 160,
+             "checkpoint_epochs": 10,
              "archs": {"mlp": "cifar-mlp-1024-512-128", "vgg": "cifar-vgg-16", "resnet": "cifar-resnet-20",
                        "resnet20_w8": {"arch": "resnet", "width": 8, "blocks": 3},
                        "resnet20_w32": {"arch": "resnet", "width": 32, "blocks": 3},

