@@ -144,7 +144,7 @@ class SD2TrainingSpec(StrictConfig):
     manifest: str
     max_images: int | None
     max_length: int
-    model: str | dict[str, Any]      # a flavour name ("sd2-unet") or DiffusionConfig fields
+    model: str | dict[str, Any]      # a flavour name, {"flavour": "sd2-unet", **fields} or DiffusionConfig fields
     tokenizer_path: str | None       # local folders relative to data_dir (None: built fresh)
     text_encoder_path: str | None
     autoencoder_path: str | None
@@ -309,7 +309,7 @@ SD2_SMALL = {
 }
 SD2_FULL = {
     **SD2_SMOKE,
-    "needs_data_dir": True, "generated_scenes": None, "model": "sd2-unet", "max_length": 77,
+    "needs_data_dir": True, "generated_scenes": None, "model": {"flavour": "sd2-unet"}, "max_length": 77,
     "tokenizer_path": "tokenizer", "text_encoder_path": "text_encoder", "autoencoder_path": "vae",
     # the authors' SD2-base recipe (mosaicml/diffusion yamls/hydra-yamls/SD-2-base-{256,512}.yaml; the card
     # in README.md cites every value): 550k steps at 256 px, then 850k at 512 px, each from a fresh step count

@@ -34,7 +34,7 @@ from shared.models.diffusion import DiffusionConfig, TextToImageDiffusion, autoe
 from shared.models.flavours import model_config
 from shared.train import distributed
 from shared.train.checkpoint import latest_checkpoint, load_model_weights
-from shared.train.config import TrainConfig
+from shared.train.config import SHARDED_PARALLELISMS, TrainConfig
 from shared.train.data import ResumableBatches
 from shared.train.ema import EMA
 from shared.train.metrics import History
@@ -111,14 +111,21 @@ def diffusion_model_config(model: str | Mapping[str, Any], vocab_size: int, reso
                            text_encoder_path: str | None = None,
                            autoencoder_path: str | None = None) -> DiffusionConfig:
     """The DiffusionConfig of an entry-point ``model``: a flavour name of shared.models.flavours (e.g.
-    "sd2-unet"), its text tower and autoencoder loaded from local folders where given (a fresh text
-    encoder then trains jointly); or a dict of DiffusionConfig fields (``text`` without vocab_size /
-    max_length, which come from the tokenizer)."""
-    if isinstance(model, str):
-        cfg = model_config(model)
-        text = dataclasses.replace(cfg.text, vocab_size=vocab_size, max_length=max_length,
+    "sd2-unet") or ``{"flavour": name, **fields}`` (DiffusionConfig fields over the flavour's; ``text`` and
+    ``autoencoder`` dicts replace only the fields they name, e.g. a rehearsal's narrower UNet), its text
+    tower and autoencoder loaded from local folders where given (a fresh text encoder then trains
+    jointly); or a dict of DiffusionConfig fields (``text`` without vocab_size / max_length, which come
+    from the tokenizer)."""
+    if isinstance(model, str) or "flavour" in model:
+        fields = {"flavour": model} if isinstance(model, str) else dict(model)
+        name = fields.pop("flavour")
+        text_fields, autoencoder_fields = fields.pop("text", {}), fields.pop("autoencoder", {})
+        cfg = model_config(name, **fields)
+        text = dataclasses.replace(cfg.text, **text_fields, vocab_size=vocab_size, max_length=max_length,
                                    pretrained_path=text_encoder_path)
-        autoencoder = dataclasses.replace(cfg.autoencoder, pretrained_path=autoencoder_path)
+        autoencoder = dataclasses.replace(cfg.autoencoder, **{k: tuple(v) if isinstance(v, list) else v
+                                                              for k, v in autoencoder_fields.items()},
+                                          pretrained_path=autoencoder_path)
         return dataclasses.replace(cfg, image_size=resolution, text=text, autoencoder=autoencoder,
                                    train_text_encoder=not text_encoder_path)
     text = {**model.get("text", {}), "vocab_size": vocab_size, "max_length": max_length}
@@ -170,7 +177,8 @@ def train_main(config: dict[str, Any], run_dir: str) -> None:
       max_images (None: all; else a seeded uniformly random subset, the data-scarcity runs), resolution,
       max_length, latent_sample (diffuse posterior draws of the autoencoder, as SD2; default its mean),
       latent_cache (a `latent_cache` folder: train on its precomputed latents and text embeddings),
-      model (a flavour name such as "sd2-unet", or a dict of DiffusionConfig fields), text_encoder_path /
+      model (a flavour name such as "sd2-unet", {"flavour": name, **fields}, or a dict of DiffusionConfig
+      fields), text_encoder_path /
       autoencoder_path / tokenizer_path (local folders relative to data_dir, e.g. an SD2-format
       "text_encoder", "vae", "tokenizer"; None builds a fresh one, and a fresh text encoder then trains
       jointly), init_from (a checkpoint folder whose model weights start this run, e.g. the previous
@@ -183,9 +191,13 @@ def train_main(config: dict[str, Any], run_dir: str) -> None:
     if config.get("init_from"):
         load_model_weights(config["init_from"], model)
     speed = SpeedupConfig.from_dict(config.get("speedups", {}))
-    apply_speedups(model, dataclasses.replace(speed, compile=False))   # the trainer compiles (per FSDP block)
     train_cfg = TrainConfig.from_dict({**config["train"], "run_dir": run_dir,
                                        "compile": speed.compile or config["train"].get("compile", False)})
+    # FSDP2 shards contiguous parameters only: sharded over several ranks, the UNet's weights stay NCHW and
+    # channels_last is the inputs' alone (channels_last_loss; a convolution of an NHWC input runs NHWC)
+    sharded = train_cfg.parallelism in SHARDED_PARALLELISMS and info.world_size > 1
+    apply_speedups(model, dataclasses.replace(speed, compile=False,   # the trainer compiles (per FSDP block)
+                                              channels_last=speed.channels_last and not sharded))
     if config.get("latent_cache"):
         stream = LatentCaptionStream(config["latent_cache"], train_cfg.micro_batch_size, rank=info.rank,
                                      world_size=info.world_size, seed=train_cfg.seed)
