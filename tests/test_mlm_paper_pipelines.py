@@ -54,7 +54,7 @@ def test_specs_refuse_unknown_schedules_ablations_and_flavours():
     with pytest.raises(ParameterError, match="unknown model flavour"):
         mosaic_scales.NOTEBOOKS["padding_throughput"].build("full", {"model": "bert-huge"})
     full = mosaic_scales.NOTEBOOKS["pareto"].build("full")
-    assert full.models["mosaicbert"]["large"] == "mosaicbert-large" and full.sizes == ["base", "large"]
+    assert full.models["mosaicbert"]["large"] == {"flavour": "mosaicbert-large"} and full.sizes == ["base", "large"]
 
 
 def test_mean_rate_control_has_the_decreasing_schedules_mean_rate():

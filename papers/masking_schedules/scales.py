@@ -33,7 +33,9 @@ GLUE = list(MOSAICML_GLUE_TASKS)
 # The authors' BERT-large runs (launch_pretrain.py, model == "large") change only the shape and the peak lr.
 # the authors' model: transformers' BertForMaskedLM from the bert-<size>-uncased config, randomly initialised
 HF_BERT = "{data_dir}/bert-base-uncased"
-FULL_MODELS = {"base": {"model": hf_bert_spec("base", HF_BERT)},
+# (base also names bert-base-uncased's hidden and intermediate sizes, which its config.json holds, so that every size
+# field can be overridden, e.g. by the CPU rehearsal, rehearsal.py)
+FULL_MODELS = {"base": {"model": {**hf_bert_spec("base", HF_BERT), "hidden_size": 768, "intermediate_size": 3072}},
                "large": {"model": hf_bert_spec("large", HF_BERT), "train": {"lr": 2e-4}}}
 # yamls/glue/mlm_scheduled/base.yaml gives every task the five seeds; finetuning_jobs.py trains QQP for 3 epochs
 FULL_GLUE_PER_TASK = {**FULL_PER_TASK, "qqp": {**FULL_PER_TASK["qqp"], "epochs": 3}}
@@ -74,7 +76,7 @@ SCHEDULES_PRESETS = NotebookPresets(SchedulesSpec, {
              "train": {**SMOKE_TRAIN, "optimizer": "adamw", "lr": 5e-4, "weight_decay_scaling": "schedule",
                        "decay_norm_and_bias": True, "grad_clip": None, "precision": "bf16", "progress_bar": True,
                        "global_batch_size": 4096, "micro_batch_size": 128, "parallelism": "ddp", "max_steps": 70000,
-                       "log_every": 2000, "eval_every": 2000},
+                       "log_every": 2000, "eval_every": 2000, "checkpoint_every": 1000},
              "micro_batch_size": 128, "eval_samples": None,
              "eval": {"tasks": GLUE, "task_train": None, "task_eval": None, "glue_dir": "{data_dir}/glue",
                       "seeds": list(MOSAICML_GLUE_SEEDS), "finetune": FULL_FINETUNE, "per_task": FULL_GLUE_PER_TASK,

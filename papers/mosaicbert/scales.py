@@ -57,9 +57,13 @@ def _models(sizes: dict) -> dict:
 
 # full: the BERT baseline is transformers' BertForMaskedLM built from the bert-base-uncased config (the authors'
 # hf_bert model, use_pretrained false); MosaicBERT is our encoder with the recipe switches
+# (the base entry names bert-base-uncased's hidden and intermediate sizes too, which its config.json holds, so that
+# every size field can be overridden, e.g. by the CPU rehearsal, rehearsal.py); MosaicBERT's entries are
+# {"flavour": ...} dicts for the same reason
 HF_BERT = "{data_dir}/bert-base-uncased"
-FULL_MODELS = {"bert": {"base": hf_bert_spec("base", HF_BERT), "large": hf_bert_spec("large", HF_BERT)},
-               "mosaicbert": {"base": "mosaicbert-base", "large": "mosaicbert-large"}}
+FULL_MODELS = {"bert": {"base": {**hf_bert_spec("base", HF_BERT), "hidden_size": 768, "intermediate_size": 3072},
+                        "large": hf_bert_spec("large", HF_BERT)},
+               "mosaicbert": {"base": {"flavour": "mosaicbert-base"}, "large": {"flavour": "mosaicbert-large"}}}
 FULL_REFERENCE = FULL_MODELS["bert"]
 # At full scale each architecture trains with its authors' recipe: the baseline masks 15%
 # (hf-bert-base-uncased.yaml), MosaicBERT 30%, as the paper's Pareto curves compare them; smoke and small keep one
@@ -118,8 +122,11 @@ ABLATION = NotebookPresets(AblationSpec, {
               "ablations": list(ABLATIONS), "data": SMALL_DATA,
               "train": {**SMALL_TRAIN, "max_steps": 4000, "log_every": 50}, "micro_batch_size": 256,
               "eval": SMALL_EVAL, "eval_samples": 2000},
-    "full": {"model": "mosaicbert-base", "mask_rate": MASK_RATES["mosaicbert"], "ablations": list(ABLATIONS),
-             "data": FULL_DATA, "train": {**FULL_TRAIN, "max_steps": 70000, "log_every": 100},
+    # a periodic checkpoint every 3,500 steps (the yaml's save_interval), so a preempted run resumes; the pareto
+    # runs checkpoint at each of their `checkpoints` instead
+    "full": {"model": {"flavour": "mosaicbert-base"}, "mask_rate": MASK_RATES["mosaicbert"],
+             "ablations": list(ABLATIONS), "data": FULL_DATA,
+             "train": {**FULL_TRAIN, "max_steps": 70000, "log_every": 100, "checkpoint_every": 3500},
              "micro_batch_size": 128, "eval": FULL_EVAL, "eval_samples": None, "needs_data_dir": True},
 })
 
