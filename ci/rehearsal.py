@@ -10,7 +10,7 @@ A paper opts in with ``papers/<paper>/rehearsal.py``::
 
 Each rehearsed notebook gets ``scale="full"``, ``overrides`` (the paper's, under any given with ``-p``),
 ``data_dir`` (built once per paper under ``<runs>/full-rehearsal/<paper>/_data_dir``), ``nnodes=2``,
-``nproc_per_node=1`` and ``launcher="localhost"`` (both nodes' torchrun agents on this machine), and runs
+``nproc_per_node=1`` and ``launcher="localhost"`` (both nodes' torchrun processes on this machine), and runs
 with ``SHARED_REHEARSAL_CRASH=1`` (``shared.train.trainer.rehearsal_crash``: every rank exits after the
 first periodic checkpoint of each run; torchrun restarts it and it resumes). After the notebook, ``verify``
 reads every launched run's folder: both nodes' logs (or, for a run of a job pool, its job log and a second

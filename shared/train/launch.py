@@ -31,7 +31,7 @@ to this machine, so with a loopback endpoint (several nodes on one host) every n
 all but one fall back to being clients. When the node rank is known (``node_rank``, SHARED_NODE_RANK,
 SLURM_NODEID) the command says so explicitly: ``--rdzv-conf is_host=1`` on node 0, ``is_host=0`` elsewhere.
 
-Restarts: torch (2.4 and later) by default lets node rank 0's torchrun agent host one TCPStore that the
+Restarts: torch (2.4 and later) by default lets node rank 0's torchrun process host one TCPStore that the
 workers of every restart share, and the workers use it without a per-restart prefix, so restarted
 workers can read the previous attempt's keys (the gloo/NCCL addresses of dead processes) and fail to
 connect, or wait for a peer that never comes (pytorch/pytorch#135712). Launches here set
@@ -277,7 +277,7 @@ def launch_localhost(target: str, args: Sequence[str] = (), *, nnodes: int, npro
                      max_restarts: int = 0, env: dict[str, str] | None = None, log_dir: str | Path | None = None,
                      timeout: float | None = None) -> None:
     """Every node of a multi-node run on this machine, the CPU rehearsal of a cluster launch (launcher
-    "localhost"): ``nnodes`` torchrun agents with c10d rendezvous at ``rdzv_endpoint`` (default: 127.0.0.1 on a
+    "localhost"): ``nnodes`` torchrun processes with c10d rendezvous at ``rdzv_endpoint`` (default: 127.0.0.1 on a
     free port), node k named ``node<k>`` (``SHARED_NODE_NAME``, so its log is ``launch.node<k>.log``; its rank in
     ``SHARED_NODE_RANK``). Node 0's output streams here. Raises RuntimeError naming every node that failed."""
     endpoint = rdzv_endpoint or f"127.0.0.1:{free_port()}"
