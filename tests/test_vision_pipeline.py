@@ -75,3 +75,24 @@ def test_training_imp_and_distillation_run_through_the_trainer():
     student = build_classifier({"arch": "mlp", "hidden": [8]}, data)
     train_classifier(student, data, spec, seed=1, max_steps=4, loss_fn=loss)
     assert loss.teacher_forward_examples == 2 * 16
+
+
+def test_a_classifier_with_a_run_dir_checkpoints_and_a_rerun_resumes(tmp_path):
+    data = _data()
+    spec = ClassifierTrainSpec(max_steps=10, global_batch_size=16, lr=1e-2, schedule="constant")
+    arch = {"arch": "mlp", "hidden": [8]}
+    torch.manual_seed(0)
+    plain = build_classifier(arch, data)
+    train_classifier(plain, data, spec, seed=3)
+    torch.manual_seed(0)
+    filed = build_classifier(arch, data)
+    train_classifier(filed, data, spec, seed=3, max_steps=6, run_dir=tmp_path, checkpoint_every=3)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_00000006"]   # every 3, latest kept
+    # a run resumed at step 6 of 10 (a fresh model, the same folder) ends where the uninterrupted run ends
+    torch.manual_seed(1)
+    resumed = build_classifier(arch, data)
+    with pytest.warns(UserWarning, match="differs in \\['max_steps'\\]"):
+        trainer = train_classifier(resumed, data, spec, seed=3, run_dir=tmp_path, checkpoint_every=3)
+    assert trainer.step == 10
+    for a, b in zip(plain.parameters(), resumed.parameters()):
+        torch.testing.assert_close(a, b)

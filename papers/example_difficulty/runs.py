@@ -38,8 +38,9 @@ import torch
 from shared.data.images import ImageSet, steps_per_epoch
 from shared.models.vision import count_parameters
 from shared.pipelines.vision_classification import (ClassifierTrainSpec, ImageDataSpec, build_classifier,
-                                                    check_model_spec, limit_threads, load_image_data)
-from shared.train.classification import accuracy, fit_classifier
+                                                    check_model_spec, limit_threads, load_image_data,
+                                                    train_classifier)
+from shared.train.classification import accuracy
 from shared.train.jobs import Job, run_jobs
 from shared.utils.config import StrictConfig
 from shared.utils.io import write_json_atomic
@@ -213,17 +214,9 @@ def train_one_run(spec: TrainRunsSpec, arch: str, arch_index: int, run: int, tra
     recorder = ExampleRecorder(scored.x, scored.y, every=every, grand_at=tuple(grand_steps.values()),
                                grand_batch_size=spec.grand_batch_size)
     t0 = time.time()
-    # shared.pipelines.vision_classification.train_classifier, with the run's own folder and checkpoints
-    train = spec.train_for(arch)
-    config = train.train_config(max_steps=spec.epochs * spe, seed=seed_r, log_every=spe)
-    if run_dir is not None:
-        config = dataclasses.replace(config, run_dir=str(run_dir), checkpoint_every=spec.checkpoint_epochs * spe,
-                                     checkpoint_at_end=False, keep_last_n=1)
-    decay = train.step_decay(config)
-    trainer = fit_classifier(model, train_set, config, train.global_batch_size, eval_sets={"test": test_set},
-                             callbacks=[recorder] + ([decay] if decay is not None else []),
-                             optimizer_factory=train.optimizer_factory(),
-                             augment=dataclasses.asdict(train.augment) if train.augment is not None else None)
+    trainer = train_classifier(model, train_set, spec.train_for(arch), seed=seed_r, max_steps=spec.epochs * spe,
+                               log_every=spe, eval_sets={"test": test_set}, callbacks=[recorder], run_dir=run_dir,
+                               checkpoint_every=spec.checkpoint_epochs * spe)
     logits = recorder.logits
     el2n_at = {epoch: recorder.steps.index(epoch * spe) for epoch in spec.el2n_epochs}
     if spec.pd_stream or spec.pd_targets != "predictions" or not spec.pd_leave_one_out:

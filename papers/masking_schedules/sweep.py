@@ -20,18 +20,14 @@ import pandas as pd
 from shared.data.mlm import MaskingSchedule
 from shared.eval.glue import Task, glue_average
 from shared.pipelines.mlm_pretrain import (
-    ENTRY_POINT,
     DownstreamSpec,
     MLMDataSpec,
     MLMPretrainConfig,
     check_model_spec,
-    checkpoint_steps,
-    evaluate_checkpoints,
+    pretrain_and_finetune,
 )
-from shared.train.checkpoint import stamp_config
 from shared.train.config import TrainConfig
-from shared.train.runner import run_training
-from shared.utils.config import StrictConfig, from_dict, to_dict
+from shared.utils.config import StrictConfig, from_dict
 
 SCHEDULES: dict[str, dict[str, Any]] = {
     "fixed 15%": {"kind": "constant", "p_i": 0.15},
@@ -136,15 +132,11 @@ def schedule_runs(spec: SchedulesSpec, out_dir: str | Path, tokenizer, tasks: Se
             config = MLMPretrainConfig(model=model, masking=schedule(name), train=dataclasses.replace(train, seed=s),
                                        data=spec.data, micro_batch_size=spec.micro_batch_size,
                                        eval_samples=spec.eval_samples)
-            run_dir = spec.run_root(out_dir, size) / _run_name(name, s)
-            stamp_config(run_dir, to_dict(config))         # a run_dir trained under another config is refused
-            history = run_training(ENTRY_POINT, to_dict(config), run_dir=run_dir, nproc_per_node=nproc_per_node,
-                                   nnodes=nnodes)
-            # the final checkpoint only: with periodic checkpoints (full scale) the run keeps earlier ones too
-            runs = evaluate_checkpoints(run_dir, tokenizer, tasks if spec.finetuned(name) else [], spec.eval.finetune,
-                                        seeds=[s] if spec.eval.seeds is None else spec.eval.seeds,
-                                        steps=checkpoint_steps(run_dir)[-1:],
-                                        finetune_options=spec.eval.finetune_options())
+            history, runs = pretrain_and_finetune(
+                config, spec.run_root(out_dir, size) / _run_name(name, s), tokenizer,
+                tasks if spec.finetuned(name) else [], spec.eval.finetune,
+                seeds=[s] if spec.eval.seeds is None else spec.eval.seeds, nproc_per_node=nproc_per_node,
+                nnodes=nnodes, finetune_options=spec.eval.finetune_options(), final_only=True)
             rates = {r["step"]: r["mask_rate"] for r in history.train}
             curves += [{"schedule": name, "seed": s, "step": r["step"], "mlm15_loss": r["mlm15/loss"],
                         "train_mask_rate": rates.get(r["step"])} for r in history.eval]

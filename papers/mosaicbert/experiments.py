@@ -19,7 +19,6 @@ import pandas as pd
 from shared.data.mlm import MaskingSchedule
 from shared.eval.glue import Task, finetune_tasks, glue_average
 from shared.pipelines.mlm_pretrain import (
-    ENTRY_POINT,
     DownstreamSpec,
     MLMDataSpec,
     MLMPretrainConfig,
@@ -27,17 +26,13 @@ from shared.pipelines.mlm_pretrain import (
     bert_config,
     build_mlm_model,
     check_model_spec,
-    checkpoint_steps,
-    evaluate_checkpoints,
     model_with,
     pretrain_and_finetune,
 )
-from shared.train.checkpoint import stamp_config
 from shared.train.config import TrainConfig
 from shared.train.metrics import History
 from shared.train.process_clock import read_process_time
-from shared.train.runner import run_training
-from shared.utils.config import StrictConfig, to_dict
+from shared.utils.config import StrictConfig
 
 # Component ablation: MosaicBERT with one component removed at a time (model switches, or the masking rate).
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -201,12 +196,9 @@ def ablation_runs(spec: AblationSpec, out_dir: str | Path, tokenizer, tasks: Seq
         config = MLMPretrainConfig(model=model_with(spec.model, **change), masking=MaskingSchedule("constant", mask_rate),
                                    train=train, data=spec.data, micro_batch_size=spec.micro_batch_size,
                                    eval_samples=spec.eval_samples)
-        # the final checkpoint only: with periodic checkpoints (full scale) the run keeps earlier ones too
-        stamp_config(run_dir, to_dict(config))
-        history = run_training(ENTRY_POINT, to_dict(config), run_dir=run_dir, nproc_per_node=nproc_per_node,
-                               nnodes=nnodes)
-        runs = evaluate_checkpoints(run_dir, tokenizer, tasks, spec.eval.finetune, seeds=spec.eval.seeds,
-                                    steps=checkpoint_steps(run_dir)[-1:], finetune_options=spec.eval.finetune_options())
+        history, runs = pretrain_and_finetune(config, run_dir, tokenizer, tasks, spec.eval.finetune,
+                                              seeds=spec.eval.seeds, nproc_per_node=nproc_per_node, nnodes=nnodes,
+                                              finetune_options=spec.eval.finetune_options(), final_only=True)
         scores = glue_average(runs)
         rows.append({"variant": name, **train_throughput(run_dir), "mlm15_loss": history.eval[-1]["mlm15/loss"],
                      "downstream": scores["average"], **{f"task_{k}": v for k, v in scores["tasks"].items()}})

@@ -586,15 +586,18 @@ def glue_fixture_eval(check: GlueFixtureCheck, run_dir: str | Path, tokenizer, f
 
 def pretrain_and_finetune(config: MLMPretrainConfig, run_dir: str | Path, tokenizer, tasks: Sequence[Task],
                           finetune_cfg: FinetuneConfig, seeds: Sequence[int] = (0,), *, nproc_per_node: int = 1,
-                          nnodes: int = 1, finetune_options: Mapping[str, Any] | None = None
-                          ) -> tuple[History, list[dict[str, Any]]]:
+                          nnodes: int = 1, finetune_options: Mapping[str, Any] | None = None,
+                          final_only: bool = False) -> tuple[History, list[dict[str, Any]]]:
     """Pretrain one run (this process at world size 1, torchrun beyond), then finetune each of its
     checkpoints on ``tasks`` (rows as ``evaluate_checkpoints``). Returns (history, rows). A run_dir
-    already trained under another config is refused (``stamp_config``), not silently reused."""
+    already trained under another config is refused (``stamp_config``), not silently reused.
+    final_only: finetune the final checkpoint alone (the periodic ones a long run keeps for resuming
+    are not results)."""
     stamp_config(run_dir, to_dict(config))
     history = run_training(ENTRY_POINT, to_dict(config), run_dir=run_dir, nproc_per_node=nproc_per_node,
                            nnodes=nnodes)
-    return history, evaluate_checkpoints(run_dir, tokenizer, tasks, finetune_cfg, seeds=seeds,
+    steps = checkpoint_steps(run_dir)[-1:] if final_only else None
+    return history, evaluate_checkpoints(run_dir, tokenizer, tasks, finetune_cfg, seeds=seeds, steps=steps,
                                          finetune_options=finetune_options)
 
 

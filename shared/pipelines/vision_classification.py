@@ -231,11 +231,17 @@ def limit_threads(threads: int) -> None:
 def train_classifier(model: nn.Module, train: ImageSet, spec: ClassifierTrainSpec, *, seed: int,
                      max_steps: int | None = None, lr: float | None = None, log_every: int | None = None,
                      loss_fn: Callable | None = None, eval_sets: Mapping[str, ImageSet] | None = None,
-                     callbacks: Sequence[Any] = ()) -> Trainer:
+                     callbacks: Sequence[Any] = (), run_dir: str | Path | None = None,
+                     checkpoint_every: int = 0) -> Trainer:
     """Train `model` in place on shuffled batches of `train` (batch order seeded by `seed`); returns
     the Trainer (`.history` holds "train" records and "<name>/acc", "<name>/loss" of `eval_sets`,
-    evaluated at the end). loss_fn: default cross-entropy; a DistillationLoss distils."""
+    evaluated at the end). loss_fn: default cross-entropy; a DistillationLoss distils.
+    run_dir: the trainer's folder (metrics.jsonl; with checkpoint_every > 0 a checkpoint every that many
+    steps, only the latest kept, none at the end; a rerun resumes from the latest); None: no files."""
     config = spec.train_config(max_steps=max_steps, lr=lr, seed=seed, log_every=log_every)
+    if run_dir is not None:
+        config = dataclasses.replace(config, run_dir=str(run_dir), checkpoint_every=checkpoint_every,
+                                     checkpoint_at_end=False, keep_last_n=1)
     decay = spec.step_decay(config)
     if decay is not None:
         callbacks = [*callbacks, decay]
