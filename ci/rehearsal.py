@@ -14,18 +14,20 @@ Each rehearsed notebook gets ``scale="full"``, ``overrides`` (the paper's, under
 with ``SHARED_REHEARSAL_CRASH=1`` (``shared.train.trainer.rehearsal_crash``: every rank exits after the
 first periodic checkpoint of each run; torchrun restarts it and it resumes). After the notebook, ``verify``
 reads every launched run's folder: both nodes' logs (or, for a run of a job pool, its job log and a second
-attempt), the crash marker and the run's last step.
+attempt; the pool's jobs must have run on both nodes), the crash marker and the run's last step.
 """
 from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 NNODES = 2
 ENV = {"SHARED_REHEARSAL_CRASH": "1", "SHARED_MAX_RESTARTS": "1"}
 CRASH_MARKER = "rehearsal_crashed"          # shared.train.trainer.REHEARSAL_CRASH_MARKER
+JOB_NODE = re.compile(r"^=== attempt \d+ \(node (\S+),", re.MULTILINE)   # shared.train.jobs' attempt lines
 
 
 def rehearsal_module(paper: str):
@@ -83,35 +85,47 @@ def verify(out_dir: Path) -> dict:
     """What the rehearsal of one notebook exercised, read from its run folders: {"planned": training runs its
     preflight planned, "runs": n launched, "two_nodes": n with both nodes' logs, "resumed": n preempted and
     finished after the restart, "not_preempted": [runs with no periodic checkpoint before their end],
-    "problems": [...]}. A notebook whose preflight plans no training run (a tokenizer) launches none."""
+    "jobs": n runs of a job pool, "job_nodes": the nodes they ran on, "problems": [...]}. A notebook whose preflight plans no training run (a tokenizer) launches none."""
     runs = launched_runs(out_dir)
     planned = planned_runs(out_dir)
     report = {"planned": planned, "runs": len(runs), "two_nodes": 0, "jobs": 0, "resumed": 0,
               "not_preempted": [], "problems": []}
+    job_nodes: set[str] = set()
     for run in runs:
         name = str(run.relative_to(out_dir))
         logs = {p.name for p in (run / "logs").glob("launch.*.log")}
         if not logs and (run / "logs" / "job.log").exists():     # one run of a job pool (shared.train.jobs)
             report["jobs"] += 1
-            if (run / CRASH_MARKER).exists() and _attempts(run) < 2:
+            job_nodes.update(JOB_NODE.findall((run / "logs" / "job.log").read_text(errors="replace")))
+            if _crash_marker(run).exists() and _attempts(run) < 2:
                 report["problems"].append(f"{name}: preempted, but its job was not started again")
         elif {f"launch.node{k}.log" for k in range(NNODES)} <= logs:
             report["two_nodes"] += 1
         else:
             report["problems"].append(f"{name}: node logs {sorted(logs)}, not one per node")
-        marker = run / CRASH_MARKER
+        marker = _crash_marker(run)
         if not marker.exists():
             report["not_preempted"].append(name)
             continue
         crashed_at = int(marker.read_text().split()[0])
-        steps = _train_steps(run)
+        steps = _train_steps(marker.parent)
         if steps and max(steps) > crashed_at:
             report["resumed"] += 1
         else:
             report["problems"].append(f"{name}: preempted at step {crashed_at}, but no later step was logged")
+    report["job_nodes"] = sorted(job_nodes)
+    if report["jobs"] >= NNODES and len(job_nodes) < NNODES:
+        report["problems"].append(f"the jobs ran on nodes {sorted(job_nodes)}, not on all {NNODES}")
     if not runs and planned != 0:
         report["problems"].append("no training run was launched (under torchrun or as a job)")
     return report
+
+
+def _crash_marker(run: Path) -> Path:
+    """The run's crash marker: in its folder, or, for a job that trains several runs one after another, each
+    in a subfolder of its own, in the subfolder of the run it interrupted."""
+    nested = sorted(run.glob(f"*/{CRASH_MARKER}"))
+    return nested[0] if nested and not (run / CRASH_MARKER).exists() else run / CRASH_MARKER
 
 
 def _attempts(run: Path) -> int:

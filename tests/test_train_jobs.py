@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import torch
 
 from _train_toy import ToyNet, classify_loss, make_data
 from shared.train import ResumableBatches, Trainer, TrainConfig
-from shared.train.jobs import (DONE_MARKER, JOB_LOG, MAX_RESTARTS_ENV, RESTART_COUNT_ENV, Job, job_environment,
-                               job_slots, run_jobs, slot_devices, visible_gpus)
+from shared.train.jobs import (DONE_MARKER, FAILED_MARKER, JOB_LOG, MAX_RESTARTS_ENV, RESTART_COUNT_ENV, Job,
+                               job_environment, node_main, node_share, run_jobs, slot_devices, visible_gpus,
+                               write_job_list, write_jobs_sbatch)
 from shared.train.launch import REPO_ROOT
 from shared.train.trainer import REHEARSAL_CRASH_MARKER
 
@@ -89,10 +91,7 @@ def toy_training(config: dict, run_dir: str) -> None:
 
 # ---- devices -----------------------------------------------------------------------------------------
 
-def test_slots_are_the_gpus_given_and_each_slot_gets_one_gpu():
-    assert job_slots(4, 2) == 8 and job_slots() == 1
-    with pytest.raises(ValueError):
-        job_slots(0, 1)
+def test_each_slot_gets_one_gpu():
     assert slot_devices(3, ["0", "1", "2", "3"]) == ["0", "1", "2"]
     assert slot_devices(4, ["2", "5"]) == ["2", "5", "2", "5"]      # more slots than GPUs: they share
     assert slot_devices(2, []) == [None, None]                      # CPU
@@ -171,3 +170,66 @@ def test_in_process_runs_the_same_jobs_here(tmp_path):
     assert all((j.run_dir / "calls").read_text() == "x\nx\n" for j in jobs)
     with pytest.raises(RuntimeError, match="(?s)1 of 1 jobs failed.*flaky failure number 0"):
         run_jobs([Job("f", entry("flaky"), {"fail": 9}, tmp_path / "f")], slots=1, max_restarts=0)
+
+
+# ---- several nodes ---------------------------------------------------------------------------------
+
+def test_each_node_runs_a_fixed_share_of_the_jobs():
+    jobs = [Job(f"j{i}", entry("sleepy"), {}, Path(f"/tmp/j{i}")) for i in range(5)]
+    assert [j.name for j in node_share(jobs, 2, 0)] == ["j0", "j2", "j4"]
+    assert [j.name for j in node_share(jobs, 2, 1)] == ["j1", "j3"]
+    with pytest.raises(ValueError, match="node_rank"):
+        node_share(jobs, 2, 2)
+    with pytest.raises(ValueError, match="in their own processes"):
+        run_jobs(jobs, nnodes=2, in_process=True)
+
+
+def _node_of(job: Job) -> str:
+    """The node named in the job log's first attempt line."""
+    return re.search(r"=== attempt \d+ \(node (\S+),", (job.run_dir / JOB_LOG).read_text()).group(1)
+
+
+def test_jobs_on_two_localhost_nodes_split_the_work_and_a_failure_on_either_is_reported(tmp_path):
+    """launcher "localhost": one pool process per node on this machine, each running its share in job
+    processes (node k named node<k> in its jobs' logs); the caller gets every job's result."""
+    jobs = [Job(f"j{i}", entry("sleepy"), {"sleep": 0.0}, tmp_path / "jobs" / f"j{i}") for i in range(4)]
+    results = run_jobs(jobs, slots=1, nnodes=2, launcher="localhost", env=ENV, max_restarts=0, progress_s=0.2)
+    assert [r.status for r in results] == ["done"] * 4
+    assert [_node_of(j) for j in jobs] == ["node0", "node1", "node0", "node1"]
+    assert {p.name for p in (tmp_path / "jobs" / "_nodes" / "logs").iterdir()} == {"launch.node0.log",
+                                                                                  "launch.node1.log"}
+    rerun = run_jobs(jobs, slots=1, nnodes=2, launcher="localhost", env=ENV, progress_s=0.2)
+    assert all((j.run_dir / "calls").read_text() == "x\n" for j in jobs)              # finished jobs skipped
+    assert [r.status for r in rerun] == ["done"] * 4
+    bad = [Job("fine", entry("sleepy"), {"sleep": 0.0}, tmp_path / "bad" / "fine"),
+           Job("broken", entry("flaky"), {"fail": 9}, tmp_path / "bad" / "broken")]
+    with pytest.raises(RuntimeError, match="(?s)1 of 2 jobs failed.*broken.*flaky failure number 1"):
+        run_jobs(bad, slots=1, nnodes=2, launcher="localhost", env=ENV, max_restarts=1, progress_s=0.2)
+    assert json.loads((tmp_path / "bad" / "broken" / FAILED_MARKER).read_text())["node"] == "node1"
+
+
+def test_with_launcher_local_a_node_runs_its_share_then_waits_for_the_others(tmp_path, monkeypatch):
+    """The same notebook on every node: node 1's share ran elsewhere (here: node_main, first); node 0 runs its
+    own and returns once every job is finished."""
+    jobs = [Job(f"j{i}", entry("sleepy"), {"sleep": 0.0}, tmp_path / f"j{i}") for i in range(3)]
+    job_list = write_job_list(jobs, slots=1, nnodes=2, max_restarts=0, env=ENV)
+    assert node_main(["--jobs", str(job_list), "--node-rank", "1"]) == 0
+    assert (tmp_path / "j1" / DONE_MARKER).exists() and not (tmp_path / "j0" / DONE_MARKER).exists()
+    monkeypatch.setenv("SHARED_NODE_RANK", "0")
+    results = run_jobs(jobs, slots=1, nnodes=2, launcher="local", env=ENV, max_restarts=0, progress_s=0.2)
+    assert [r.status for r in results] == ["done"] * 3
+    assert (tmp_path / "j1" / "calls").read_text() == "x\n"                           # not run again
+    monkeypatch.delenv("SHARED_NODE_RANK")
+    with pytest.raises(ValueError, match="SHARED_NODE_RANK"):
+        run_jobs(jobs, slots=1, nnodes=2, launcher="local")
+
+
+def test_the_sbatch_runs_one_share_per_node(tmp_path):
+    jobs = [Job(f"j{i}", entry("sleepy"), {}, tmp_path / "jobs" / f"j{i}") for i in range(3)]
+    job_list = write_job_list(jobs, slots=8, nnodes=4, max_restarts=2)
+    text = write_jobs_sbatch(job_list, nnodes=4, slots=8, sbatch_options=["--partition=gpu"]).read_text()
+    assert "#SBATCH --nodes=4" in text and "#SBATCH --gpus-per-node=8" in text and "#SBATCH --partition=gpu" in text
+    assert "#SBATCH --ntasks-per-node=1" in text
+    srun = [line for line in text.splitlines() if line.startswith("srun ")]
+    assert len(srun) == 1 and '--node-rank "$SLURM_NODEID"' in srun[0] and str(job_list) in srun[0]
+    assert json.loads(job_list.read_text())["max_restarts"] == 2

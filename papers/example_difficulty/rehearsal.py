@@ -3,7 +3,8 @@ example_difficulty``; ``ci/rehearsal.py``).
 
 01_train_runs at scale full: every architecture of the full preset on CIFAR-10 and then CIFAR-100, read from a
 data_dir in the binary versions' layout (50 training and 20 test images each), each run a job of
-``shared.train.jobs`` (2 slots: the rehearsal's nnodes=2 x nproc_per_node=1), preempted once after its first
+``shared.train.jobs`` on 2 nodes of 1 slot each (the rehearsal's nnodes=2 x nproc_per_node=1: two node
+processes on this machine, each running its share of the jobs), preempted once after its first
 periodic checkpoint (SHARED_REHEARSAL_CRASH=1) and restarted, resuming from it. Shrunk: 2 epochs of batch 10 (5
 steps each), a checkpoint every epoch, 1 run per architecture, GraNd and EL2N at epochs 1 and 2 (the full
 preset's 10 and 20), GraNd chunks of 10, the MLP's hidden widths and the VGG and ResNet widths and depths (the

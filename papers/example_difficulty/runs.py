@@ -1,6 +1,6 @@
 """Many training runs of several architectures, every difficulty score per example (Kwok et al. 2024).
 
-    results = train_all_runs(spec, seed, data_dir, out_dir / "jobs", slots=job_slots(nproc_per_node, nnodes))
+    results = train_all_runs(spec, seed, data_dir, out_dir / "jobs", slots=nproc_per_node, nnodes=nnodes)
     for data_spec in spec.data_specs():                     # one data set, or several at full scale
         train_set, test_set = load_image_data(data_spec, data_dir)
         scored = scored_subset(train_set, spec.score_examples)
@@ -11,7 +11,8 @@
 Each run (train_one_run) trains through the shared vision pipeline with an ExampleRecorder callback
 (logits of every scored example at regular evaluations, VoG, GraNd at the chosen epochs), then scores
 the final model's layer representations (prediction depth). train_all_runs runs every run of every
-architecture and data set as a job of shared.train.jobs (one process per GPU given, `slots` at once;
+architecture and data set as a job of shared.train.jobs (one process per GPU given, `slots` at once on
+each of `nnodes` nodes;
 a finished run is skipped on a rerun, an unfinished one resumes from its checkpoint of every
 `checkpoint_epochs` epochs; with one slot they run in this process one after another); train_runs
 runs them here, for tests.
@@ -298,11 +299,12 @@ def run_jobs_of(spec: TrainRunsSpec, seed: int, data_dir: str | Path | None, job
 
 
 def train_all_runs(spec: TrainRunsSpec, seed: int, data_dir: str | Path | None, jobs_dir: str | Path,
-                   slots: int = 1, in_process: bool | None = None) -> dict[str, RunsResult]:
-    """Every run on every data set as jobs, `slots` at a time (shared.train.jobs.run_jobs: one GPU each; with
-    one slot here, one after another); the results by data set, as train_runs returns them."""
+                   slots: int = 1, nnodes: int = 1, in_process: bool | None = None) -> dict[str, RunsResult]:
+    """Every run on every data set as jobs, `slots` at a time on each of `nnodes` nodes (shared.train.jobs.run_jobs:
+    one GPU each; with one slot on one node here, one after another); the results by data set, as train_runs
+    returns them."""
     jobs = run_jobs_of(spec, seed, data_dir, jobs_dir)
-    run_jobs(jobs, slots=slots, in_process=in_process)
+    run_jobs(jobs, slots=slots, nnodes=nnodes, in_process=in_process)
     results = {}
     for dataset in spec.dataset_names:
         outputs = []

@@ -11,10 +11,23 @@ GPU. An entry point is the same "package.module:function" (or "file.py:function"
 run_dir: str)` as a `run_training` one, and it runs the same way: `python -m shared.train.worker` in a
 subprocess (world size 1, no process group), its config read from `run_dir/launch_config.json`.
 
-Slots: `job_slots(nproc_per_node, nnodes)` = the GPUs the notebook was given; all slots run on this
-node. Slot k is pinned to one GPU by CUDA_VISIBLE_DEVICES (`slot_devices`: round-robin over this node's
-visible GPUs, so more slots than GPUs share them); without GPUs each slot is one CPU process. Every
-job gets OMP_NUM_THREADS (on CPU 1; on GPU the node's cores over the slots, unless already set).
+Slots: `slots` jobs at once on each node (a notebook passes its nproc_per_node: one job per GPU). Slot k
+is pinned to one GPU by CUDA_VISIBLE_DEVICES (`slot_devices`: round-robin over the node's visible GPUs,
+so more slots than GPUs share them); without GPUs each slot is one CPU process. Every job gets
+OMP_NUM_THREADS (on CPU 1; on GPU the node's cores over the slots, unless already set).
+
+Several nodes (`nnodes` > 1): node k runs jobs k, k + nnodes, k + 2 nnodes, ... (`node_share`: a fixed
+share, so no node needs a lock on the shared file system and a rerun of a node redoes exactly its own),
+each node its own pool of `slots` processes, started by `python -m shared.train.jobs --jobs FILE
+--node-rank K` (FILE: `<jobs' folder>/_nodes/jobs.json`, written here). The launcher (default
+SHARED_LAUNCHER, as `run_training`'s) says how the nodes start:
+- "slurm": `_nodes/jobs.sbatch` (one task per node; `srun` runs the command with SLURM_NODEID as the
+  rank) is submitted with `sbatch --wait` and the first node's log followed;
+- "localhost": every node's process on this machine (node k logs to `_nodes/logs/launch.node<k>.log`),
+  the CPU rehearsal of a multi-node launch;
+- "local": the same notebook runs on every node (SHARED_NODE_RANK or SLURM_NODEID gives the rank); this
+  node runs its share here, then waits until every other node's jobs are finished (their markers).
+A job that still fails after its retries leaves `job_failed.json`, which the waiting nodes read.
 
 Per job, in `job.run_dir`: `launch_config.json` (its config), `logs/job.log` (stdout and stderr of
 every attempt, appended, each after a "=== attempt k ===" line), and after success `job_done.json`
@@ -37,10 +50,13 @@ into an old out_dir recomputes everything.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
 import os
+import shlex
+import socket
 import subprocess
 import sys
 import threading
@@ -53,13 +69,16 @@ from typing import Any
 
 import torch
 
-from .launch import TAIL_CHARS, child_environment
+from .launch import (REPO_ROOT, TAIL_CHARS, _stream, child_environment, default_launcher, default_node_rank,
+                     submit_slurm)
 from .runner import _absolute, load_entry_point
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "launch_config.json"
 DONE_MARKER = "job_done.json"
+FAILED_MARKER = "job_failed.json"
+NODES_DIR = "_nodes"
 JOB_LOG = "logs/job.log"
 # read by shared.train.trainer.rehearsal_crash (names repeated there)
 RESTART_COUNT_ENV = "SHARED_JOB_RESTART_COUNT"
@@ -111,10 +130,18 @@ class _Progress:
 # ---- slots and devices -------------------------------------------------------------------------------
 
 def job_slots(nproc_per_node: int = 1, nnodes: int = 1) -> int:
-    """How many jobs run at once: the GPUs the notebook was given, nproc_per_node x nnodes (all on this node)."""
+    """nproc_per_node x nnodes (every slot on this node; superseded by run_jobs' slots and nnodes)."""
     if nproc_per_node < 1 or nnodes < 1:
         raise ValueError("nproc_per_node and nnodes must be >= 1")
     return nproc_per_node * nnodes
+
+
+def pool_description(slots: int = 1, nnodes: int = 1) -> str:
+    """How run_jobs will run jobs with these slots and nodes, in words (for a notebook's output)."""
+    if slots * nnodes == 1:
+        return "jobs: here, one after another"
+    where = f" on each of {nnodes} nodes" if nnodes > 1 else ""
+    return f"jobs: {slots} at a time{where}, one process (one GPU) each"
 
 
 def visible_gpus(env: Mapping[str, str] | None = None) -> list[str]:
@@ -189,6 +216,17 @@ def _prepare(job: Job, logs: bool) -> None:
     (job.run_dir / CONFIG_FILE).write_text(json.dumps(job.config, indent=1))
 
 
+def _mark_failed(job: Job, result: JobResult) -> None:
+    (job.run_dir / FAILED_MARKER).write_text(json.dumps(
+        {"name": job.name, "config_sha1": config_hash(job.config), "node": node_name(), "attempts": result.attempts,
+         "error": result.error}))
+
+
+def node_name() -> str:
+    """This node's name in logs: SHARED_NODE_NAME (nodes sharing a host), else the host name."""
+    return os.environ.get("SHARED_NODE_NAME") or socket.gethostname()
+
+
 def _mark_done(job: Job, attempts: int, seconds: float) -> None:
     (job.run_dir / DONE_MARKER).write_text(json.dumps(
         {"name": job.name, "config_sha1": config_hash(job.config), "attempts": attempts, "seconds": seconds}))
@@ -215,7 +253,7 @@ class _Pool:
                "--config", str((job.run_dir / CONFIG_FILE).resolve()), "--run-dir", str(job.run_dir.resolve())]
         env = job_environment(device, self.slots, attempt, self.max_restarts, self.env)
         with open(job.run_dir / JOB_LOG, "a") as out:
-            out.write(f"=== attempt {attempt} (slot {slot}, CUDA_VISIBLE_DEVICES={device}) ===\n")
+            out.write(f"=== attempt {attempt} (node {node_name()}, slot {slot}, CUDA_VISIBLE_DEVICES={device}) ===\n")
             out.flush()
             proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
             with self.progress.lock:
@@ -256,6 +294,7 @@ class _Pool:
                     self.results[job.name] = JobResult(
                         job.name, job.run_dir, "failed", attempt + 1, seconds,
                         f"exit code {code}; log {job.run_dir / JOB_LOG}\n{log_tail(job.run_dir / JOB_LOG)}")
+                    _mark_failed(job, self.results[job.name])
 
     def stop(self) -> None:
         with self.progress.lock:
@@ -309,16 +348,17 @@ def _run_in_process(jobs: Sequence[Job], max_restarts: int, progress: _Progress,
 
 # ---- many jobs ---------------------------------------------------------------------------------------
 
-def run_jobs(jobs: Sequence[Job], *, slots: int = 1, max_restarts: int | None = None,
-             in_process: bool | None = None, skip_finished: bool | None = None,
+def run_jobs(jobs: Sequence[Job], *, slots: int = 1, nnodes: int = 1, launcher: str | None = None,
+             max_restarts: int | None = None, in_process: bool | None = None, skip_finished: bool | None = None,
              env: Mapping[str, str] | None = None, timeout: float | None = None, progress_s: float = 10.0,
              gpus: Sequence[str] | None = None, echo: Callable[[str], None] = print) -> list[JobResult]:
-    """Run every job, `slots` at a time, and return their results in job order; raise RuntimeError
-    after all have stopped if any failed (each failed job's name, attempts and log tail).
+    """Run every job, `slots` at a time on each of `nnodes` nodes, and return their results in job order;
+    raise RuntimeError after all have stopped if any failed (each failed job's name, attempts and log tail).
 
+    launcher: how several nodes start (module docstring; default SHARED_LAUNCHER, else "local").
     max_restarts: retries of a failed job (default SHARED_MAX_RESTARTS, else 0). in_process: run them
-    here one after another (default: when slots == 1). skip_finished: skip jobs whose run_dir holds the
-    finished-marker of the same config (default: unless in_process). env: added to every job's
+    here one after another (default: when slots == 1 on one node). skip_finished: skip jobs whose run_dir
+    holds the finished-marker of the same config (default: unless in_process). env: added to every job's
     environment. timeout: seconds per attempt (None: no limit). gpus: this node's GPUs (default
     `visible_gpus()`). echo: where progress lines go."""
     names = [job.name for job in jobs]
@@ -327,9 +367,16 @@ def run_jobs(jobs: Sequence[Job], *, slots: int = 1, max_restarts: int | None = 
     dirs = [job.run_dir.resolve() for job in jobs]
     if len(set(dirs)) != len(dirs):
         raise ValueError("every job needs its own run_dir")
+    if slots < 1 or nnodes < 1:
+        raise ValueError(f"slots and nnodes must be >= 1, got {slots} and {nnodes}")
     max_restarts = default_max_restarts() if max_restarts is None else max_restarts
     if max_restarts < 0:
         raise ValueError(f"max_restarts must be >= 0, got {max_restarts}")
+    if nnodes > 1:
+        if in_process or skip_finished is False:
+            raise ValueError("jobs on several nodes run in their own processes and skip finished jobs")
+        return _run_on_nodes(jobs, slots, nnodes, launcher or default_launcher(), max_restarts, env, timeout,
+                             progress_s, echo)
     in_process = slots == 1 if in_process is None else in_process
     skip_finished = not in_process if skip_finished is None else skip_finished
     started = time.time()
@@ -339,6 +386,7 @@ def run_jobs(jobs: Sequence[Job], *, slots: int = 1, max_restarts: int | None = 
     todo = [job for job in jobs if job.name not in skipped]
     for job in todo:
         (job.run_dir / DONE_MARKER).unlink(missing_ok=True)
+        (job.run_dir / FAILED_MARKER).unlink(missing_ok=True)
         _prepare(job, logs=not in_process)
     if in_process:
         ran = {r.name: r for r in _run_in_process(todo, max_restarts, progress, echo)}
@@ -383,5 +431,150 @@ def _run_pool(jobs: Sequence[Job], slots: int, max_restarts: int, env: Mapping[s
     return pool.results
 
 
-__all__ = ["CONFIG_FILE", "DONE_MARKER", "JOB_LOG", "Job", "JobResult", "MAX_RESTARTS_ENV", "RESTART_COUNT_ENV",
-           "config_hash", "finished", "job_environment", "job_slots", "run_jobs", "slot_devices", "visible_gpus"]
+# ---- several nodes -----------------------------------------------------------------------------------
+
+def node_share(jobs: Sequence[Job], nnodes: int, node_rank: int) -> list[Job]:
+    """The jobs node `node_rank` of `nnodes` runs: every nnodes-th job from its rank on."""
+    if not 0 <= node_rank < nnodes:
+        raise ValueError(f"node_rank must be in [0, {nnodes}), got {node_rank}")
+    return list(jobs)[node_rank::nnodes]
+
+
+def nodes_dir(jobs: Sequence[Job]) -> Path:
+    """`<the folder holding every job's run_dir>/_nodes`: the job list, the sbatch and the nodes' logs."""
+    return Path(os.path.commonpath([str(job.run_dir.resolve().parent) for job in jobs])) / NODES_DIR
+
+
+def write_job_list(jobs: Sequence[Job], *, slots: int, nnodes: int, max_restarts: int,
+                   env: Mapping[str, str] | None = None, timeout: float | None = None) -> Path:
+    """`nodes_dir(jobs)/jobs.json`: every job and how each node runs its share (read by `node_main`)."""
+    folder = nodes_dir(jobs)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "jobs.json"
+    path.write_text(json.dumps({
+        "slots": slots, "nnodes": nnodes, "max_restarts": max_restarts, "env": dict(env or {}), "timeout": timeout,
+        "jobs": [{"name": j.name, "entry_point": _absolute(j.entry_point), "config": j.config,
+                  "run_dir": str(j.run_dir.resolve())} for j in jobs]}, indent=1))
+    return path
+
+
+def node_command(job_list: Path, node_rank: int | str) -> list[str]:
+    """argv that runs one node's share of the jobs in `job_list`."""
+    return [sys.executable, "-m", "shared.train.jobs", "--jobs", str(job_list), "--node-rank", str(node_rank)]
+
+
+def write_jobs_sbatch(job_list: Path, *, nnodes: int, slots: int, sbatch_options: Sequence[str] = ()) -> Path:
+    """`jobs.sbatch` beside `job_list`: one task per node, each running its share (SLURM_NODEID as the rank)
+    with `slots` GPUs, logging to `logs/launch.<host>.log`."""
+    folder = job_list.parent
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    q = shlex.quote
+    command = " ".join(map(q, node_command(job_list, "RANK"))).replace("RANK", '"$SLURM_NODEID"')
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={folder.parent.name}-jobs", f"#SBATCH --nodes={nnodes}",
+             "#SBATCH --ntasks-per-node=1", f"#SBATCH --gpus-per-node={slots}",
+             f"#SBATCH --output={folder / 'logs'}/slurm-%j.out", *[f"#SBATCH {opt}" for opt in sbatch_options],
+             "set -euo pipefail", f"cd {q(str(REPO_ROOT))}",
+             f"export PYTHONPATH={q(str(REPO_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}",
+             f"srun bash -c {q(command + ' > ' + str(folder / 'logs') + '/launch.$(hostname).log 2>&1')}"]
+    path = folder / "jobs.sbatch"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _node_result(job: Job) -> JobResult:
+    """A job's outcome as its markers record it (after the nodes have stopped)."""
+    if finished(job):
+        done = json.loads((job.run_dir / DONE_MARKER).read_text())
+        return JobResult(job.name, job.run_dir, "done", done.get("attempts", 0), done.get("seconds", 0.0))
+    failed = job.run_dir / FAILED_MARKER
+    error = (json.loads(failed.read_text()).get("error") if failed.exists() else
+             f"its node stopped before it finished; the nodes' logs are in {nodes_dir([job]).parent / NODES_DIR}")
+    return JobResult(job.name, job.run_dir, "failed", error=error)
+
+
+def _run_on_nodes(jobs: Sequence[Job], slots: int, nnodes: int, launcher: str, max_restarts: int,
+                  env: Mapping[str, str] | None, timeout: float | None, progress_s: float,
+                  echo: Callable[[str], None]) -> list[JobResult]:
+    job_list = write_job_list(jobs, slots=slots, nnodes=nnodes, max_restarts=max_restarts, env=env, timeout=timeout)
+    started = time.time()
+    if launcher == "slurm":
+        code = submit_slurm(write_jobs_sbatch(job_list, nnodes=nnodes, slots=slots))
+        if code != 0:
+            echo(f"the SLURM job of {job_list} exited with {code}; logs in {job_list.parent / 'logs'}")
+    elif launcher == "localhost":
+        threads = [threading.Thread(target=_stream, daemon=True, args=(
+            node_command(job_list, k), child_environment({**(env or {}), "SHARED_NODE_NAME": f"node{k}",
+                                                          "SHARED_NODE_RANK": str(k)}),
+            job_list.parent / "logs" / f"launch.node{k}.log", k == 0, None)) for k in range(nnodes)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    else:
+        rank = default_node_rank(nnodes)
+        if rank is None:
+            raise ValueError(f"jobs on {nnodes} nodes with launcher 'local': run the notebook on every node with "
+                             "SHARED_NODE_RANK=0 .. nnodes-1 (or under srun), or use launcher 'slurm'")
+        mine = node_share(jobs, nnodes, rank)
+        try:
+            run_jobs(mine, slots=slots, max_restarts=max_restarts, in_process=False, skip_finished=True, env=env,
+                     timeout=timeout, progress_s=progress_s, echo=echo)
+        except RuntimeError as e:       # reported with every node's failures below
+            echo(str(e)[:TAIL_CHARS])
+        _wait_for_nodes(jobs, started, progress_s, echo)
+    results = [_node_result(job) for job in jobs]
+    echo(f"jobs on {nnodes} nodes: {sum(r.status == 'done' for r in results)}/{len(jobs)} done "
+         f"({time.time() - started:.0f} s)")
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(jobs)} jobs failed:\n" + "\n".join(
+            f"--- {r.name} ({r.run_dir}) ---\n{r.error}" for r in failed))
+    return results
+
+
+def _wait_for_nodes(jobs: Sequence[Job], started: float, progress_s: float, echo: Callable[[str], None],
+                    stale_s: float = 300.0) -> None:
+    """Wait until every job is finished or has failed on its node. A failure marker written more than
+    `stale_s` seconds before this node started is an earlier launch's (its node clears it when it starts)."""
+    shown = None
+    while True:
+        done = sum(finished(job) for job in jobs)
+        failed = sum((job.run_dir / FAILED_MARKER).exists()
+                     and (job.run_dir / FAILED_MARKER).stat().st_mtime > started - stale_s for job in jobs)
+        if done + failed == len(jobs):
+            return
+        if (done, failed) != shown:
+            echo(f"waiting for the other nodes: {done}/{len(jobs)} jobs done, {failed} failed "
+                 f"({time.time() - started:.0f} s)")
+            shown = (done, failed)
+        time.sleep(progress_s)
+
+
+def node_main(argv: Sequence[str] | None = None) -> int:
+    """`python -m shared.train.jobs --jobs FILE --node-rank K`: run node K's share of FILE's jobs (a pool of
+    its `slots`, finished jobs skipped); exit 1 if any of them failed (their job_failed.json says why)."""
+    parser = argparse.ArgumentParser(description=node_main.__doc__)
+    parser.add_argument("--jobs", required=True, help="the job list write_job_list wrote")
+    parser.add_argument("--node-rank", type=int, required=True)
+    args = parser.parse_args(argv)
+    spec = json.loads(Path(args.jobs).read_text())
+    jobs = [Job(j["name"], j["entry_point"], j["config"], Path(j["run_dir"])) for j in spec["jobs"]]
+    mine = node_share(jobs, spec["nnodes"], args.node_rank)
+    print(f"node {node_name()} (rank {args.node_rank} of {spec['nnodes']}): {len(mine)} of {len(jobs)} jobs, "
+          f"{spec['slots']} at a time", flush=True)
+    try:
+        run_jobs(mine, slots=spec["slots"], max_restarts=spec["max_restarts"], in_process=False, skip_finished=True,
+                 env=spec["env"], timeout=spec["timeout"], echo=lambda line: print(line, flush=True))
+    except RuntimeError as e:
+        print(e, flush=True)
+        return 1
+    return 0
+
+
+__all__ = ["CONFIG_FILE", "DONE_MARKER", "FAILED_MARKER", "JOB_LOG", "Job", "JobResult", "MAX_RESTARTS_ENV",
+           "RESTART_COUNT_ENV", "config_hash", "finished", "job_environment", "node_main", "node_name", "node_share",
+           "pool_description", "run_jobs", "slot_devices", "visible_gpus", "write_job_list", "write_jobs_sbatch"]
+
+
+if __name__ == "__main__":
+    sys.exit(node_main())
