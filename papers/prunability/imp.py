@@ -6,6 +6,9 @@ the IMP sweep over (architecture, dimension, seed) and its curves.
     curves = imp_curves(datasets, spec.archs, spec.train, spec.imp, spec.seeds, spec.tolerance, seed)
     fig = plot_curves(curves, "generated manifolds", "k")
 
+imp_curves runs the IMP runs here, one after another; the 01 notebooks run the same runs as resumable jobs,
+side by side on their GPUs (imp_jobs.imp_curves_as_jobs: the same table).
+
 Each IMP run goes through the shared vision pipeline (`shared.pipelines.vision_classification`):
 IMP with weight rewinding, every level trained by the shared trainer with the masks held. The full
 presets set two lottery-ticket details (`SweepImpSpec`): retraining resumes at the rewind step, and
@@ -13,7 +16,7 @@ chosen architectures keep their output layer dense.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -28,9 +31,9 @@ import torch
 from shared.data.images import ImageSet, normalize
 from shared.pipelines.vision_classification import (ClassifierTrainSpec, ImageDataSpec, ImpSpec, ModelSpec,
                                                     build_classifier, check_model_spec, load_image_data,
-                                                    train_classifier, train_with_imp)
+                                                    train_classifier)
 from shared.train.classification import accuracy
-from shared.train.pruning import IMPResult, Masks, run_imp
+from shared.train.pruning import IMPResult, ImpProgress, Masks, run_imp
 from shared.utils.config import StrictConfig
 
 from .manifolds import (ManifoldConfig, explained_variance, manifold_classification, mle_dimension, pca_project,
@@ -85,37 +88,62 @@ class ManifoldDataSpec(StrictConfig):
     hidden: int = 128
 
 
+def _manifold_sets(spec: ManifoldDataSpec, k: int) -> tuple[ImageSet, ImageSet]:
+    mc = ManifoldConfig(intrinsic_dim=k, ambient_dim=spec.ambient_dim, num_classes=spec.num_classes,
+                        label_dims=spec.label_dims, hidden=spec.hidden)
+    return (manifold_classification(spec.n_train, mc, seed=spec.train_seed),
+            manifold_classification(spec.n_test, mc, seed=spec.test_seed))
+
+
+def _manifold_check(spec: ManifoldDataSpec, k: int, train: ImageSet) -> dict:
+    flat = train.x.flatten(1).numpy()[:2000]                                      # [n, D]
+    power = np.linalg.svd(flat - flat.mean(0), compute_uv=False) ** 2
+    return {"dimension": k, "twonn": twonn_dimension(flat), "mle": mle_dimension(flat, k=20),
+            "pca_components_for_90pct": int(np.searchsorted(np.cumsum(power) / power.sum(), 0.9) + 1),
+            "class_balance_min": float(torch.bincount(train.y, minlength=spec.num_classes).min()) / len(train)}
+
+
+def manifold_dataset(spec: ManifoldDataSpec, k: int) -> tuple[ImageSet, ImageSet]:
+    """The normalized (train, test) on a k-dimensional manifold in R^D (as manifold_datasets makes it)."""
+    return tuple(normalize(*_manifold_sets(spec, k)))
+
+
 def manifold_datasets(spec: ManifoldDataSpec, dims: Sequence[int]) -> tuple[Datasets, pd.DataFrame]:
     """Per intrinsic dimension k: normalized (train, test) on a k-dimensional manifold in R^D, and a
     table of dimension checks (TwoNN, MLE, PCA components for 90% of the variance, class balance)."""
     datasets, checks = {}, []
     for k in dims:
-        mc = ManifoldConfig(intrinsic_dim=k, ambient_dim=spec.ambient_dim, num_classes=spec.num_classes,
-                            label_dims=spec.label_dims, hidden=spec.hidden)
-        train = manifold_classification(spec.n_train, mc, seed=spec.train_seed)
-        test = manifold_classification(spec.n_test, mc, seed=spec.test_seed)
-        flat = train.x.flatten(1).numpy()[:2000]                                  # [n, D]
-        power = np.linalg.svd(flat - flat.mean(0), compute_uv=False) ** 2
-        checks.append({"dimension": k, "twonn": twonn_dimension(flat), "mle": mle_dimension(flat, k=20),
-                       "pca_components_for_90pct": int(np.searchsorted(np.cumsum(power) / power.sum(), 0.9) + 1),
-                       "class_balance_min": float(torch.bincount(train.y, minlength=spec.num_classes).min()) / len(train)})
+        train, test = _manifold_sets(spec, k)
+        checks.append(_manifold_check(spec, k, train))
         datasets[k] = tuple(normalize(train, test))
     return datasets, pd.DataFrame(checks)
 
 
-def pca_datasets(spec: ImageDataSpec, dims: Sequence[int], data_dir: str | Path | None = None
-                 ) -> tuple[Datasets, pd.DataFrame]:
+def manifold_checks(spec: ManifoldDataSpec, dims: Sequence[int]) -> pd.DataFrame:
+    """manifold_datasets' table of dimension checks alone (no data set kept)."""
+    return pd.DataFrame([_manifold_check(spec, k, _manifold_sets(spec, k)[0]) for k in dims])
+
+
+def pca_dataset(train_full: ImageSet, test_full: ImageSet, k: int) -> tuple[ImageSet, ImageSet]:
+    """The images projected on the training set's top-k principal components and mapped back (k >= the
+    pixel count: the images unchanged)."""
+    return tuple(pca_project(train_full, test_full, k=k)) if k < int(np.prod(train_full.shape)) \
+        else (train_full, test_full)
+
+
+def pca_datasets(spec: ImageDataSpec, dims: Sequence[int], data_dir: str | Path | None = None,
+                 keep: bool = True) -> tuple[Datasets, pd.DataFrame]:
     """Per k: the images projected on the training set's top-k principal components and mapped back
-    (k >= the pixel count: the images unchanged), and a table of checks (variance kept, TwoNN)."""
+    (pca_dataset), and a table of checks (variance kept, TwoNN). keep=False: the checks alone ({})."""
     train_full, test_full = load_image_data(spec, data_dir)
-    pixels = int(np.prod(train_full.shape))
     datasets, checks = {}, []
     for k in dims:
-        train, test = pca_project(train_full, test_full, k=k) if k < pixels else (train_full, test_full)
+        train, test = pca_dataset(train_full, test_full, k)
         flat = train.x.flatten(1).numpy()[:2000]
         checks.append({"dimension": k, "variance_kept": explained_variance(train_full, k),
                        "twonn": twonn_dimension(flat)})
-        datasets[k] = (train, test)
+        if keep:
+            datasets[k] = (train, test)
     return datasets, pd.DataFrame(checks)
 
 
@@ -140,7 +168,9 @@ class SweepImpSpec(ImpSpec):
 class ImpSweepSpec(StrictConfig):
     """What the 01 notebooks sweep: every architecture (a flavour name or VisionConfig fields) x data
     dimension x seed, one IMP run each. tolerance: prunability = the largest sparsity whose test
-    accuracy is within `tolerance` of the dense network's."""
+    accuracy is within `tolerance` of the dense network's. checkpoint_every: steps between the checkpoints
+    of each IMP level's training when the runs go as jobs (imp_jobs; 0: none, a killed job redoes the level).
+    """
 
     dims: tuple[int, ...]
     archs: dict[str, Any]
@@ -150,6 +180,7 @@ class ImpSweepSpec(StrictConfig):
     tolerance: float = 0.01
     threads: int = 0
     needs_data_dir: bool = False
+    checkpoint_every: int = 0
 
     def __post_init__(self) -> None:
         for model in self.archs.values():
@@ -161,6 +192,8 @@ class ImpSweepSpec(StrictConfig):
             raise ValueError(f"imp.dense_head names {unknown}, not among archs {sorted(self.archs)}")
         if self.imp.continue_after_rewind and self.imp.rewind_step >= self.train.max_steps:
             raise ValueError("imp.rewind_step must be below train.max_steps to continue from it")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
 
 
 @dataclass
@@ -178,45 +211,65 @@ class ImageSweepSpec(ImpSweepSpec):
 
 
 def lottery_imp(model: torch.nn.Module, train_set: ImageSet, test_set: ImageSet, spec: ClassifierTrainSpec,
-                imp: ImpSpec, seed: int, continue_after_rewind: bool) -> IMPResult:
-    """`train_with_imp` with the choice of how each level retrains: the whole schedule, or (with
-    `continue_after_rewind`) from the rewind step to the end. Returns per level {"test_acc"}."""
-    if not continue_after_rewind:
-        return train_with_imp(model, train_set, test_set, spec, imp, seed=seed)
+                imp: ImpSpec, seed: int, continue_after_rewind: bool, *, run_dir: str | Path | None = None,
+                checkpoint_every: int = 0, callbacks: Callable[[list], list] | None = None,
+                resume: ImpProgress | None = None, on_level_end: Callable[[ImpProgress], None] | None = None
+                ) -> IMPResult:
+    """IMP with rewinding (run_imp) as `train_with_imp` runs it, with the choice of how each level
+    retrains: the whole schedule, or (with `continue_after_rewind`) from the rewind step to the end.
+    Returns per level {"test_acc"}. run_dir / checkpoint_every: every level's trainer folder
+    (train_classifier; a level resumes from its latest checkpoint there); callbacks: maps run_imp's
+    callbacks of a level to the ones trained with; resume / on_level_end: run_imp's."""
 
-    def fit(m: torch.nn.Module, masks: Masks, callbacks: list) -> dict:
-        train_classifier(m, train_set, spec, seed=seed, callbacks=callbacks)
+    def fit(m: torch.nn.Module, masks: Masks, level_callbacks: list) -> dict:
+        level_callbacks = level_callbacks if callbacks is None else callbacks(level_callbacks)
+        train_classifier(m, train_set, spec, seed=seed, callbacks=level_callbacks, run_dir=run_dir,
+                         checkpoint_every=checkpoint_every)
         return {"test_acc": accuracy(m, test_set)}
 
     return run_imp(model, fit, imp.levels, imp.fraction, rewind_step=imp.rewind_step,
-                   include_head=imp.include_head, continue_from_rewind=True)
+                   include_head=imp.include_head, continue_from_rewind=continue_after_rewind, resume=resume,
+                   on_level_end=on_level_end)
+
+
+def arch_imp_spec(imp: ImpSpec, arch: str) -> ImpSpec:
+    """The IMP spec of `arch`: `imp` with include_head=False when `arch` is in imp.dense_head."""
+    return dataclasses.replace(imp, include_head=False) if arch in getattr(imp, "dense_head", ()) else imp
+
+
+def run_seed(seed: int, arch_index: int, seed_index: int) -> int:
+    """The seed of the IMP run of architecture `arch_index` with sweep seed `seed_index` (notebook seed `seed`)."""
+    return 10_000 * seed + 1_000 * arch_index + 10 * seed_index + 1
+
+
+def curve_rows(arch: str, dim: int, seed_index: int, result: IMPResult, tolerance: float) -> list[dict]:
+    """One IMP run's rows of the curves table, one per level."""
+    sparsities, accs = result.sparsity, [m["test_acc"] for m in result.metrics]
+    p = interpolated_prunability(sparsities, accs, accs[0], tolerance)
+    p_grid = prunability(sparsities, accs, accs[0], tolerance)
+    return [{"arch": arch, "dimension": dim, "seed": seed_index, "level": level, "sparsity": sp, "test_acc": acc,
+             "dense_acc": accs[0], "prunability": p, "prunability_grid": p_grid}
+            for level, (sp, acc) in enumerate(zip(sparsities, accs))]
 
 
 def imp_curves(datasets: Datasets, archs: dict[str, ModelSpec], train: ClassifierTrainSpec, imp: ImpSpec,
                seeds: Sequence[int], tolerance: float, seed: int = 0) -> pd.DataFrame:
-    """One IMP run per (architecture a, dimension, seed s), initialised and batched with seed
-    10_000 * seed + 1_000 * a + 10 * s + 1. Rows: arch, dimension, seed, level, sparsity, test_acc,
-    dense_acc, prunability (interpolated between levels), prunability_grid (the best level's)."""
+    """One IMP run per (architecture a, dimension, seed s), here one after another, initialised and
+    batched with run_seed(seed, a, s) = 10_000 * seed + 1_000 * a + 10 * s + 1. Rows: arch, dimension,
+    seed, level, sparsity, test_acc, dense_acc, prunability (interpolated between levels),
+    prunability_grid (the best level's). The notebooks run the same runs as jobs (imp_jobs)."""
     rows = []
     started = time.time()
     continue_after_rewind = getattr(imp, "continue_after_rewind", False)
     for a, (arch, model_spec) in enumerate(archs.items()):
-        arch_imp = imp
-        if arch in getattr(imp, "dense_head", ()):
-            arch_imp = dataclasses.replace(imp, include_head=False)
+        arch_imp = arch_imp_spec(imp, arch)
         for dim, (train_set, test_set) in datasets.items():
             for s in seeds:
-                run_seed = 10_000 * seed + 1_000 * a + 10 * s + 1
-                torch.manual_seed(run_seed)
+                seed_r = run_seed(seed, a, s)
+                torch.manual_seed(seed_r)
                 model = build_classifier(model_spec, train_set)
-                result = lottery_imp(model, train_set, test_set, train, arch_imp, run_seed, continue_after_rewind)
-                sparsities, accs = result.sparsity, [m["test_acc"] for m in result.metrics]
-                p = interpolated_prunability(sparsities, accs, accs[0], tolerance)
-                p_grid = prunability(sparsities, accs, accs[0], tolerance)
-                for level, (sp, acc) in enumerate(zip(sparsities, accs)):
-                    rows.append({"arch": arch, "dimension": dim, "seed": s, "level": level, "sparsity": sp,
-                                 "test_acc": acc, "dense_acc": accs[0], "prunability": p,
-                                 "prunability_grid": p_grid})
+                result = lottery_imp(model, train_set, test_set, train, arch_imp, seed_r, continue_after_rewind)
+                rows += curve_rows(arch, dim, s, result, tolerance)
         print(f"{arch}: done, {time.time() - started:.0f} s so far")
     return pd.DataFrame(rows)
 

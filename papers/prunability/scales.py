@@ -48,7 +48,7 @@ MANIFOLDS = {
                        "augment": None, "lr": 0.1, "schedule": "constant", "max_steps": 15640,   # 40 epochs
                        "precision": "fp32"},
              "imp": {**SMALL_IMP, "rewind_step": 0, "continue_after_rewind": True, "dense_head": ["mlp", "lenet"]},
-             "tolerance": 0.01},
+             "tolerance": 0.01, "checkpoint_every": 391},     # ours: about one epoch (50,000 / 128)
 }
 
 IMAGES = {
@@ -65,7 +65,7 @@ IMAGES = {
                        "schedule": "step", "milestones": [0.5, 0.75], "gamma": 0.1},        # x0.1 at epochs 80, 120
              "imp": {**SMALL_IMP, "rewind_step": 2000, "continue_after_rewind": True, "include_head": True,
                      "dense_head": ["mlp"]},
-             "tolerance": 0.01},
+             "tolerance": 0.01, "checkpoint_every": 391},     # ours: one epoch of CIFAR-10 (50,000 / 128)
 }
 
 

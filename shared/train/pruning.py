@@ -199,13 +199,31 @@ class IMPResult:
     masks: list[Masks] = field(default_factory=list)
 
 
+@dataclass
+class ImpProgress:
+    """Where an IMP run stands after level `level` (0 = the dense training) finished: all `run_imp(resume=...)`
+    needs to go on with level `level` + 1. masks: that level's; weights: the model's state_dict after its
+    training (the magnitudes the next level prunes by); rewind_state / rewind_data_state: the rewind snapshot
+    (SnapshotAtStep.state and .data_state); result: levels 0..level. As handed to `on_level_end` the tensors
+    are the live model's: save or copy them there."""
+
+    level: int
+    masks: Masks
+    weights: dict[str, torch.Tensor]
+    rewind_state: dict[str, torch.Tensor]
+    rewind_data_state: dict | None
+    result: IMPResult
+
+
 # train(model, masks, callbacks) trains `model` in place with the given extra callbacks (MaskKeeper,
 # SnapshotAtStep) and returns a dict of metrics (e.g. {"test_acc": ...}).
 TrainFn = Callable[[nn.Module, Masks, list], dict]
 
 
 def run_imp(model: nn.Module, train: TrainFn, levels: int, fraction: float = 0.2, rewind_step: int = 0,
-            include_head: bool = True, keep_masks: bool = False, continue_from_rewind: bool = False) -> IMPResult:
+            include_head: bool = True, keep_masks: bool = False, continue_from_rewind: bool = False,
+            resume: ImpProgress | None = None,
+            on_level_end: Callable[[ImpProgress], None] | None = None) -> IMPResult:
     """Iterative magnitude pruning with rewinding: train dense (snapshotting the weights at
     `rewind_step`), then `levels` times: prune `fraction` of the remaining weights by global
     magnitude, rewind the kept weights to the snapshot, retrain with the masks held.
@@ -213,30 +231,48 @@ def run_imp(model: nn.Module, train: TrainFn, levels: int, fraction: float = 0.2
     continue_from_rewind: each retraining resumes at `rewind_step` (schedule and batch order of that
     step, via `StartAtStep`) and runs to the end; False retrains the whole schedule. The train fn's
     trainer must hand callbacks to shared.train.Trainer. Level l has sparsity 1 - (1 - fraction)^l.
-    Returns the metrics of each level's trained model.
+    resume: the progress of an interrupted run (as `on_level_end` got it): its weights are loaded into
+    `model` and the run goes on with the next level, as the uninterrupted one would. on_level_end: called
+    with the progress after every finished level (to save it). Returns the metrics of each level's
+    trained model.
     """
     if levels < 0:
         raise ValueError(f"levels must be >= 0, got {levels}")
-    result = IMPResult()
-    masks = full_masks(model, include_head)
-    snapshot = SnapshotAtStep(model, rewind_step, with_data=continue_from_rewind and rewind_step > 0)
-    keeper = MaskKeeper(model, masks)
-    metrics = train(model, masks, [keeper, snapshot])
-    keeper.remove()
-    if snapshot.state is None:
-        raise ValueError(f"training ended before rewind_step={rewind_step}; no weights to rewind to")
-    result.sparsity.append(sparsity(masks))
-    result.metrics.append(metrics)
-    if keep_masks:
-        result.masks.append(masks)
-    for _ in range(levels):
+    with_data = continue_from_rewind and rewind_step > 0
+    if resume is None:
+        result = IMPResult()
+        masks = full_masks(model, include_head)
+        snapshot = SnapshotAtStep(model, rewind_step, with_data=with_data)
+        keeper = MaskKeeper(model, masks)
+        metrics = train(model, masks, [keeper, snapshot])
+        keeper.remove()
+        if snapshot.state is None:
+            raise ValueError(f"training ended before rewind_step={rewind_step}; no weights to rewind to")
+        _add_level(result, masks, metrics, keep_masks)
+        if on_level_end is not None:
+            on_level_end(ImpProgress(0, masks, model.state_dict(), snapshot.state, snapshot.data_state, result))
+        first = 1
+    else:
+        result = IMPResult(list(resume.result.sparsity), list(resume.result.metrics), list(resume.result.masks))
+        masks = resume.masks
+        model.load_state_dict(resume.weights)
+        snapshot = SnapshotAtStep(model, rewind_step, with_data=with_data)
+        snapshot.state, snapshot.data_state = resume.rewind_state, resume.rewind_data_state
+        first = resume.level + 1
+    for level in range(first, levels + 1):
         masks = global_magnitude_prune(model, masks, fraction)
         rewind(model, snapshot.state, masks)
         keeper = MaskKeeper(model, masks)
         metrics = train(model, masks, [keeper, StartAtStep(snapshot)] if continue_from_rewind else [keeper])
         keeper.remove()
-        result.sparsity.append(sparsity(masks))
-        result.metrics.append(metrics)
-        if keep_masks:
-            result.masks.append(masks)
+        _add_level(result, masks, metrics, keep_masks)
+        if on_level_end is not None:
+            on_level_end(ImpProgress(level, masks, model.state_dict(), snapshot.state, snapshot.data_state, result))
     return result
+
+
+def _add_level(result: IMPResult, masks: Masks, metrics: dict, keep_masks: bool) -> None:
+    result.sparsity.append(sparsity(masks))
+    result.metrics.append(metrics)
+    if keep_masks:
+        result.masks.append(masks)
