@@ -133,3 +133,37 @@ def test_recorder_as_a_trainer_callback_and_run_scores():
                           representations=D.layer_representations(model, x), pd_k=5)
     assert set(scores) == set(D.SCORE_NAMES)
     assert all(v.shape == (n,) and np.isfinite(v).all() for v in scores.values())
+
+
+def test_a_recorder_with_a_store_file_resumes_like_one_in_memory(tmp_path):
+    """The logits go to a file; a run resumed from its checkpoint cuts off what was recorded after it (here
+    a bogus evaluation appended after the checkpoint) and ends with the uninterrupted run's records."""
+    torch.manual_seed(0)
+    n = 24
+    x = torch.randn(n, 1, 4, 4)
+    y = (x.flatten(1).sum(1) > 0).long()
+    data = ImageSet(x, y, ("neg", "pos"))
+
+    def model():
+        torch.manual_seed(1)
+        return build_vision_model(VisionConfig(arch="mlp", image_size=4, num_classes=2, hidden=(8,)))
+
+    def config(steps, **files):
+        return TrainConfig(max_steps=steps, lr=1e-2, schedule="constant", progress_bar=False, log_every=3, **files)
+
+    plain = ExampleRecorder(x, y, every=3, record_at_start=True)
+    fit_classifier(model(), data, config(9), 12, callbacks=[plain])
+    store = tmp_path / "logits.f32"
+    files = {"run_dir": str(tmp_path), "checkpoint_every": 6, "keep_last_n": 1}
+    first = ExampleRecorder(x, y, every=3, record_at_start=True, store=store)
+    fit_classifier(model(), data, config(6, **files), 12, callbacks=[first])
+    assert store.stat().st_size == 3 * n * 2 * 4                       # steps 0, 3, 6; nothing in memory
+    with open(store, "ab") as f:
+        f.write(np.full((n, 2), 7.0, np.float32).tobytes())            # recorded after the checkpoint
+    resumed = ExampleRecorder(x, y, every=3, record_at_start=True, store=store)
+    with pytest.warns(UserWarning, match="differs in"):
+        fit_classifier(model(), data, config(9, **files), 12, callbacks=[resumed])
+    assert resumed.steps == [0, 3, 6, 9]
+    torch.testing.assert_close(resumed.logits, plain.logits)
+    with pytest.raises(ValueError, match="resume it with that store"):
+        ExampleRecorder(x, y, every=3).load_state_dict(resumed.state_dict())

@@ -205,7 +205,7 @@ def train_one_run(spec: TrainRunsSpec, arch: str, arch_index: int, run: int, tra
                   ) -> tuple[dict[str, np.ndarray], dict[str, Any], int]:
     """Train run `run` of `arch` and score `scored`: ({score: [N]}, its runs.csv row, recorded evaluations).
     run_dir: the trainer's (metrics.jsonl, a checkpoint every spec.checkpoint_epochs epochs, resumed from the
-    latest one); None trains without files."""
+    latest one) and the recorded logits' (LOGITS_STORE); None trains without files."""
     _check_el2n_epochs(spec, train_set)
     spe, every = schedule(spec, train_set)
     grand_steps = {epoch: epoch * spe for epoch in spec.grand_epochs}
@@ -213,7 +213,8 @@ def train_one_run(spec: TrainRunsSpec, arch: str, arch_index: int, run: int, tra
     torch.manual_seed(seed_r)
     model = build_classifier(spec.archs[arch], train_set)
     recorder = ExampleRecorder(scored.x, scored.y, every=every, grand_at=tuple(grand_steps.values()),
-                               grand_batch_size=spec.grand_batch_size)
+                               grand_batch_size=spec.grand_batch_size,
+                               store=None if run_dir is None else Path(run_dir) / LOGITS_STORE)
     t0 = time.time()
     trainer = train_classifier(model, train_set, spec.train_for(arch), seed=seed_r, max_steps=spec.epochs * spe,
                                log_every=spe, eval_sets={"test": test_set}, callbacks=[recorder], run_dir=run_dir,
@@ -263,6 +264,7 @@ def _result(spec: TrainRunsSpec, outputs: Sequence[tuple[dict[str, np.ndarray], 
 
 JOB_ENTRY_POINT = "papers.example_difficulty.runs:train_run_job"
 JOB_SCORES, JOB_ROW = "run_scores.npz", "run.json"
+LOGITS_STORE = "logits.f32"        # the recorder's logits [T, N, C] while the run trains (example_records)
 
 
 def run_job_config(spec: TrainRunsSpec, dataset: str, arch: str, run: int, seed: int,
@@ -288,6 +290,7 @@ def train_run_job(config: dict[str, Any], run_dir: str) -> None:
     np.savez(Path(run_dir) / JOB_SCORES, **scores)
     write_json_atomic(Path(run_dir) / JOB_ROW, {**row, "evaluations": evaluations})
     shutil.rmtree(Path(run_dir) / "checkpoints", ignore_errors=True)
+    (Path(run_dir) / LOGITS_STORE).unlink(missing_ok=True)
 
 
 def run_jobs_of(spec: TrainRunsSpec, seed: int, data_dir: str | Path | None, jobs_dir: str | Path) -> list[Job]:
