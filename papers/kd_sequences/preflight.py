@@ -1,9 +1,11 @@
 """Preflight plans of the kd_sequences notebooks (``python -m shared.preflight kd_sequences``).
 
-01_sequences (sequences.run_sequences): per sequence and seed, the first run at the full budget,
-then every later run of the sequence with every method (scratch and each KD strategy) at every
-budget; one line per (sequence, budget). The teacher's forwards (at most one per student example,
-the same network) add at most a third to a distilled run's FLOPs and are not counted.
+01_sequences (jobs.run_sequences_as_jobs, the trainings of sequences.run_sequences as jobs): per
+sequence and seed, the first run at the full budget (one job each), then every later run of the
+sequence with every method (scratch and each KD strategy) at every budget (one job per sequence, seed
+and method: its chain of later runs); one line per (sequence, budget). The teacher's forwards (at most
+one per student example, the same network) add at most a third to a distilled run's FLOPs and are not
+counted.
 02_figures trains nothing.
 """
 from __future__ import annotations

@@ -29,7 +29,7 @@ DIGITS = {"data": {"name": "digits", "test_fraction": 0.3, "split_seed": 0},
           "budget_fractions": [0.125, 0.25, 0.5, 1.0], "strategies": STRATEGIES, "threads": 1,
           # 30% of the training labels replaced by another class (fixed draw; test labels clean): a teacher
           # trained for the full budget has averaged much of the noise out, a short student run has not
-          "label_noise": 0.3, "noise_seed": 0,
+          "label_noise": 0.3, "noise_seed": 0, "checkpoint_every": 0,
           # new_data runs at train.lr
           "sequences": {"hparam_search": {"lrs": [2e-3, 1e-3, 4e-3, 5e-4]},
                         "new_data": {"data_fractions": [0.4, 0.6, 0.8, 1.0]}}}
@@ -44,6 +44,9 @@ SEQUENCES = {
                        "precision": "fp32", "augment": {"pad": 4, "flip": True}},
              "distillation": {"temperature": 4.0, "alpha": 0.5},
              "seeds": [0, 1, 2], "threads": 0,
+             # ours: a checkpoint of each training as a job every epoch (391 steps of 128), so a preempted
+             # job loses at most one epoch
+             "checkpoint_every": 391,
              "sequences": {"hparam_search": {"lrs": [0.1, 0.05, 0.2, 0.025]},
                            "new_data": {"data_fractions": [0.4, 0.6, 0.8, 1.0]}}},
 }

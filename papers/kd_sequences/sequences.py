@@ -3,7 +3,10 @@ methods that train each later run, and the per-run cost accounting.
 
     spec = run.spec                                                     # a SequencesSpec
     train_set, test_set = load_image_data(spec.data, data_dir)
-    results, info = run_sequences(spec, train_set, test_set, seed)      # one row per training
+    results, info = run_sequences(spec, train_set, test_set, seed)      # one row per training, here
+
+The notebook runs the same trainings as jobs (papers.kd_sequences.jobs.run_sequences_as_jobs: one
+process per GPU, resumable); run_sequences is their in-process reference.
 
 Run 0 of each sequence trains from scratch at the full budget. Every later run k trains once per
 method (scratch, or distilling from the previous run's full-budget model of the same method on the
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,7 +54,8 @@ class SequenceSpec(StrictConfig):
 @dataclass
 class SequencesSpec(StrictConfig):
     """01_sequences. train.max_steps is the full budget; budget_fractions the budgets tried for every
-    later run; strategies: name -> the KDSchedule of a teacher-cost-cutting method ("kd" = throughout)."""
+    later run; strategies: name -> the KDSchedule of a teacher-cost-cutting method ("kd" = throughout).
+    checkpoint_every: steps between the checkpoints of each training run as a job (0: none)."""
 
     data: ImageDataSpec
     model: Any
@@ -64,9 +69,12 @@ class SequencesSpec(StrictConfig):
     needs_data_dir: bool = False
     label_noise: float = 0.0
     noise_seed: int = 0
+    checkpoint_every: int = 0
 
     def __post_init__(self) -> None:
         check_model_spec(self.model)
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         if self.train.max_steps is None:
             raise ValueError("train.max_steps (the full budget) must be set")
         if not 0.0 <= self.label_noise < 1.0:
@@ -101,15 +109,36 @@ def budgets(spec: SequencesSpec) -> list[int]:
     return [max(1, int(round(f * spec.train.max_steps))) for f in spec.budget_fractions]
 
 
+def methods(spec: SequencesSpec) -> dict[str, KDSchedule | None]:
+    """Every method of the later runs, in row order: "scratch" (no teacher), then spec.strategies."""
+    return {"scratch": None, **spec.strategies}
+
+
+def seed_base(seed: int, s: int) -> int:
+    """Seed of run 0 of seed s of a sequence (run k: + k)."""
+    return 10_000 * seed + 1_000 * s
+
+
+def training_data(spec: SequencesSpec, train_set: ImageSet) -> tuple[ImageSet, int]:
+    """The training set every run draws from (`spec.label_noise` symmetric noise, fixed by
+    `spec.noise_seed`) and the model's forward FLOPs per example (teacher = student shape)."""
+    train_set = with_label_noise(train_set, spec.label_noise, spec.noise_seed)
+    return train_set, forward_flops(build_classifier(spec.model, train_set), train_set.shape)
+
+
 def train_one(spec: SequencesSpec, lr: float, data: ImageSet, test_set: ImageSet, steps: int, run_seed: int,
-              teacher: nn.Module | None, schedule: KDSchedule | None, flops: int) -> tuple[nn.Module, dict]:
+              teacher: nn.Module | None, schedule: KDSchedule | None, flops: int,
+              run_dir: str | Path | None = None) -> tuple[nn.Module, dict]:
     """Train one student (initialised from `run_seed`, the same for every method and budget of a run);
-    returns the model and its row: steps, test_acc, student/teacher FLOPs, wall-clock seconds."""
+    returns the model and its row: steps, test_acc, student/teacher FLOPs, wall-clock seconds.
+    run_dir: the trainer's folder (metrics.jsonl, a checkpoint every spec.checkpoint_every steps, resumed
+    from the latest, the teacher's counts included); None trains without files."""
     torch.manual_seed(run_seed)
     model = build_classifier(spec.model, data)
     loss = distillation_loss([teacher] if teacher is not None else [], steps, spec.distillation, schedule)
     trainer = train_classifier(model, data, spec.train, seed=run_seed, max_steps=steps, lr=lr,
-                               log_every=max(1, steps // 4), loss_fn=loss, eval_sets={"test": test_set})
+                               log_every=max(1, steps // 4), loss_fn=loss, eval_sets={"test": test_set},
+                               run_dir=run_dir, checkpoint_every=spec.checkpoint_every if run_dir else 0)
     row = {"steps": steps, "test_acc": trainer.history.final("test/acc"),
            "student_flops": TRAINING_FORWARDS * flops * spec.train.global_batch_size * steps,
            "teacher_flops": float(flops) * loss.teacher_forward_examples,
@@ -125,21 +154,19 @@ def run_sequences(spec: SequencesSpec, train_set: ImageSet, test_set: ImageSet, 
     the same for every run and seed); the test labels are clean. Returns the results (one row per
     training, total_flops = student + teacher) and {"budgets", "forward_flops_per_example",
     "seconds_total"}."""
-    train_set = with_label_noise(train_set, spec.label_noise, spec.noise_seed)
-    flops = forward_flops(build_classifier(spec.model, train_set), train_set.shape)   # teacher = student shape
+    train_set, flops = training_data(spec, train_set)
     steps_grid = budgets(spec)
-    methods = {"scratch": None, **spec.strategies}
     rows = []
     started = time.time()
     for seq in spec.sequences:
         runs_spec = sequence_runs(spec, seq, train_set)
         for s in spec.seeds:
-            base = 10_000 * seed + 1_000 * s
+            base = seed_base(seed, s)
             lr0, data0 = runs_spec[0]
             first, row = train_one(spec, lr0, data0, test_set, spec.train.max_steps, base, None, None, flops)
             rows.append({"sequence": seq, "run": 0, "method": "scratch", "seed": s, "lr": lr0,
                          "train_examples": len(data0), **row})
-            for method, schedule in methods.items():
+            for method, schedule in methods(spec).items():
                 teacher = first
                 for k, (lr, data) in enumerate(runs_spec[1:], start=1):
                     for steps in steps_grid:
@@ -150,10 +177,15 @@ def run_sequences(spec: SequencesSpec, train_set: ImageSet, test_set: ImageSet, 
                     if schedule is not None:
                         teacher = model            # the full-budget model of this run teaches the next run
         print(f"{seq}: done, {time.time() - started:.0f} s so far")
+    return results_table(rows), {"budgets": steps_grid, "forward_flops_per_example": flops,
+                                 "seconds_total": time.time() - started}
+
+
+def results_table(rows: list[dict]) -> pd.DataFrame:
+    """The trainings' rows as one table, with total_flops = student_flops + teacher_flops."""
     results = pd.DataFrame(rows)
     results["total_flops"] = results["student_flops"] + results["teacher_flops"]
-    return results, {"budgets": steps_grid, "forward_flops_per_example": flops,
-                     "seconds_total": time.time() - started}
+    return results
 
 
 def scratch_seed_spread(spec: SequencesSpec, train_set: ImageSet, test_set: ImageSet, seeds: list[int]
@@ -161,8 +193,7 @@ def scratch_seed_spread(spec: SequencesSpec, train_set: ImageSet, test_set: Imag
     """Calibration, run apart from the notebook: every later run of every sequence trained from scratch
     at the full budget for each seed in `seeds` (seeds 10_000 * seed + run, disjoint from the
     notebook's). Rows: sequence, run, acc_mean, acc_std (std over seeds of the test accuracy)."""
-    train_set = with_label_noise(train_set, spec.label_noise, spec.noise_seed)
-    flops = forward_flops(build_classifier(spec.model, train_set), train_set.shape)
+    train_set, flops = training_data(spec, train_set)
     rows = []
     for seq in spec.sequences:
         for k, (lr, data) in enumerate(sequence_runs(spec, seq, train_set)[1:], start=1):

@@ -71,7 +71,8 @@ class DistillationLoss:
 
     teachers: frozen models (put in eval mode, never updated); [] = no distillation (plain CE).
     teacher_forward_examples counts examples passed through each teacher (summed over teachers);
-    multiply by a teacher's forward FLOPs per example for its compute.
+    multiply by a teacher's forward FLOPs per example for its compute. The counts (and
+    teacher_seconds) are in the trainer's checkpoints (state_dict), so a resumed run counts on.
     """
 
     def __init__(self, teachers: Sequence[nn.Module], max_steps: int, temperature: float = 4.0,
@@ -92,6 +93,13 @@ class DistillationLoss:
 
     def on_step_end(self, trainer, record) -> None:
         self.step = trainer.step
+
+    def state_dict(self) -> dict:
+        return {"teacher_forward_examples": self.teacher_forward_examples, "teacher_seconds": self.teacher_seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.teacher_forward_examples = int(state["teacher_forward_examples"])
+        self.teacher_seconds = float(state["teacher_seconds"])
 
     def __call__(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
         x, y = batch["x"], batch["y"]
