@@ -6,6 +6,7 @@ run. ``python ci/run_notebooks.py --scale full --rehearse [--paper P]`` runs it;
 A paper opts in with ``papers/<paper>/rehearsal.py``::
 
     NOTEBOOKS = {"01_train": {...}}          # notebook -> preset overrides that shrink its full preset
+    UNLAUNCHED = {"02_figures": {}}          # optional: notebooks that launch no run (figures, timings)
     def make_data_dir(root: Path) -> None:   # write a tiny data_dir in the full preset's layout under root
 
 Each rehearsed notebook gets ``scale="full"``, ``overrides`` (the paper's, under any given with ``-p``),
@@ -37,7 +38,19 @@ def rehearsal_module(paper: str):
     return importlib.import_module(f"papers.{paper}.rehearsal")
 
 
+def _overrides_of(paper: str) -> dict:
+    """notebook -> overrides, of the notebooks that launch runs (NOTEBOOKS) and of those that launch none
+    (UNLAUNCHED: figure notebooks reading the earlier notebooks' full-scale outputs, in-process timings)."""
+    module = rehearsal_module(paper)
+    return {} if module is None else {**getattr(module, "UNLAUNCHED", {}), **module.NOTEBOOKS}
+
+
 def rehearsed(paper: str, notebook: str) -> bool:
+    return notebook in _overrides_of(paper)
+
+
+def launches(paper: str, notebook: str) -> bool:
+    """Whether the notebook's rehearsal must launch training runs (it is in NOTEBOOKS, not UNLAUNCHED)."""
     module = rehearsal_module(paper)
     return module is not None and notebook in module.NOTEBOOKS
 
@@ -55,7 +68,7 @@ def data_dir(paper: str, root: Path) -> Path:
 def params(paper: str, notebook: str, root: Path, extra: dict) -> dict:
     """The notebook's parameters for its rehearsal (``extra``: parameters given with ``-p``; their
     ``overrides`` are applied over the paper's)."""
-    overrides = _merge(rehearsal_module(paper).NOTEBOOKS[notebook], dict(extra.get("overrides") or {}))
+    overrides = _merge(_overrides_of(paper)[notebook], dict(extra.get("overrides") or {}))
     return {**extra, "data_dir": str(data_dir(paper, root)), "overrides": overrides, "nnodes": NNODES,
             "nproc_per_node": 1, "launcher": "localhost"}
 
@@ -81,11 +94,12 @@ def planned_runs(out_dir: Path) -> int | None:
         return None
 
 
-def verify(out_dir: Path) -> dict:
+def verify(out_dir: Path, launches: bool = True) -> dict:
     """What the rehearsal of one notebook exercised, read from its run folders: {"planned": training runs its
     preflight planned, "runs": n launched, "two_nodes": n with both nodes' logs, "resumed": n preempted and
     finished after the restart, "not_preempted": [runs with no periodic checkpoint before their end],
-    "jobs": n runs of a job pool, "job_nodes": the nodes they ran on, "problems": [...]}. A notebook whose preflight plans no training run (a tokenizer) launches none."""
+    "jobs": n runs of a job pool, "job_nodes": the nodes they ran on, "problems": [...]}. A notebook whose preflight plans no training run (a tokenizer), or one rehearsed with ``launches`` False
+    (UNLAUNCHED), need launch none."""
     runs = launched_runs(out_dir)
     planned = planned_runs(out_dir)
     report = {"planned": planned, "runs": len(runs), "two_nodes": 0, "jobs": 0, "resumed": 0,
@@ -116,7 +130,7 @@ def verify(out_dir: Path) -> dict:
     report["job_nodes"] = sorted(job_nodes)
     if report["jobs"] >= NNODES and len(job_nodes) < NNODES:
         report["problems"].append(f"the jobs ran on nodes {sorted(job_nodes)}, not on all {NNODES}")
-    if not runs and planned != 0:
+    if not runs and planned != 0 and launches:
         report["problems"].append("no training run was launched (under torchrun or as a job)")
     return report
 
@@ -150,4 +164,5 @@ def _train_steps(run: Path) -> list[int]:
     return steps
 
 
-__all__ = ["ENV", "NNODES", "data_dir", "launched_runs", "params", "rehearsal_module", "rehearsed", "verify"]
+__all__ = ["ENV", "NNODES", "data_dir", "launched_runs", "launches", "params", "rehearsal_module", "rehearsed",
+           "verify"]

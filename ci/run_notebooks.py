@@ -176,7 +176,7 @@ def finish(job: Job, runs_dir: Path) -> None:
     if job.proc.returncode == 0:
         job.status = "ok"
         if job.rehearsal is not None:
-            job.rehearsal = rehearsal.verify(runs_dir / job.paper / job.name)
+            job.rehearsal = rehearsal.verify(runs_dir / job.paper / job.name, rehearsal.launches(job.paper, job.name))
             if job.rehearsal["problems"]:
                 job.status, job.error = "failed", "rehearsal: " + "; ".join(job.rehearsal["problems"])
         return

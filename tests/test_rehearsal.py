@@ -13,7 +13,7 @@ rehearsal = load_ci_module("rehearsal")
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "runs" / "full-rehearsal" / "run_notebooks.json"
 REHEARSED = sorted((p.parent.name, nb) for p in (REPO / "papers").glob("*/rehearsal.py")
-                   for nb in rehearsal.rehearsal_module(p.parent.name).NOTEBOOKS)
+                   for nb in rehearsal._overrides_of(p.parent.name))
 
 
 def test_rehearsed_notebooks_exist_and_their_overrides_build_the_full_spec():
@@ -21,7 +21,7 @@ def test_rehearsed_notebooks_exist_and_their_overrides_build_the_full_spec():
     for paper, notebook in REHEARSED:
         assert (REPO / "papers" / paper / f"{notebook}.ipynb").is_file(), (paper, notebook)
         presets = importlib.import_module(f"papers.{paper}.scales").NOTEBOOKS[notebook]
-        presets.build("full", rehearsal.rehearsal_module(paper).NOTEBOOKS[notebook])   # raises on a bad override
+        presets.build("full", rehearsal._overrides_of(paper)[notebook])   # raises on a bad override
 
 
 def test_params_put_both_nodes_on_this_machine_and_merge_overrides(tmp_path, monkeypatch):
@@ -31,7 +31,7 @@ def test_params_put_both_nodes_on_this_machine_and_merge_overrides(tmp_path, mon
     assert (params["nnodes"], params["nproc_per_node"], params["launcher"]) == (2, 1, "localhost")
     assert params["seed"] == 3 and params["data_dir"] == str(tmp_path / paper / "_data_dir")
     assert params["overrides"]["extra"] == 1
-    assert all(params["overrides"][k] == v for k, v in rehearsal.rehearsal_module(paper).NOTEBOOKS[notebook].items())
+    assert all(params["overrides"][k] == v for k, v in rehearsal._overrides_of(paper)[notebook].items())
     assert rehearsal._merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
 
 
@@ -55,6 +55,7 @@ def test_verify_reads_nodes_preemption_and_resume(tmp_path):
     problems = rehearsal.verify(tmp_path / "bad")["problems"]
     assert any("not one per node" in p for p in problems) and any("no later step" in p for p in problems)
     assert rehearsal.verify(tmp_path / "empty")["problems"] == ["no training run was launched (under torchrun or as a job)"]
+    assert rehearsal.verify(tmp_path / "empty", launches=False)["problems"] == []     # a figure notebook
     job = tmp_path / "jobs" / "run0"
     _run(job, nodes=())
     (job / "logs" / "job.log").write_text("=== attempt 0\n=== attempt 1\n")
@@ -64,6 +65,14 @@ def test_verify_reads_nodes_preemption_and_resume(tmp_path):
     assert report["problems"] == []
     (job / "job_done.json").write_text(json.dumps({"attempts": 1}))
     assert any("not started again" in p for p in rehearsal.verify(tmp_path / "jobs")["problems"])
+    for k in (0, 1):                        # a pool's jobs must have run on both nodes
+        run = tmp_path / "pool" / f"run{k}"
+        _run(run, nodes=())
+        (run / "logs" / "job.log").write_text("=== attempt 0 (node node0, slot 0, CUDA_VISIBLE_DEVICES=None) ===\n"
+                                              "=== attempt 1 (node node0, slot 0, CUDA_VISIBLE_DEVICES=None) ===\n")
+        (run / "job_done.json").write_text(json.dumps({"attempts": 2}))
+    report = rehearsal.verify(tmp_path / "pool")
+    assert report["job_nodes"] == ["node0"] and any("not on all 2" in p for p in report["problems"])
     (tmp_path / "tokenizer").mkdir()
     (tmp_path / "tokenizer" / "preflight.json").write_text(json.dumps({"runs": []}))
     assert rehearsal.verify(tmp_path / "tokenizer")["problems"] == []          # it plans no training run
@@ -78,6 +87,6 @@ def test_every_rehearsed_notebook_ran_on_two_nodes_and_resumed():
         entry = done[key]
         assert entry["status"] == "ok", f"{key}: {entry['error']}"
         r = entry["rehearsal"]
-        if r.get("planned") == 0:          # trains nothing at full scale (e.g. a tokenizer)
-            continue
+        if r.get("planned") == 0 or not rehearsal.launches(*key):   # trains nothing at full scale (a tokenizer,
+            continue                                                  # figures, in-process timings)
         assert r["runs"] >= 1 and r["two_nodes"] + r.get("jobs", 0) == r["runs"] and r["resumed"] >= 1, (key, r)

@@ -5,6 +5,9 @@ runs (held-out loss, HumanEval in the sandbox, MMLU and GSM8K through the harnes
 reference model) on two questions each, MMLU on one subject. Everything else (the MPT flavour's other settings, FSDP2, bf16, activation
 checkpointing, the data_dir layout, the packing of each domain, the branches resuming the baseline's checkpoint)
 is the full preset's.
+
+02_sweep and 03_ablation (UNLAUNCHED) train nothing: they read 01_train's full-scale outputs and draw the
+paper's figures from them, as they are.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ NOTEBOOKS = {
                  "gauntlet": {"mmlu_subjects": ["anatomy"], "limit": 2}},
     },
 }
+UNLAUNCHED = {"02_sweep": {}, "03_ablation": {}}
 
 
 def _text(domain: str, i: int) -> str:

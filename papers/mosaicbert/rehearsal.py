@@ -13,10 +13,9 @@ recipe, all six ablation arms, and all eight GLUE tasks read from the public for
 tasks, the Hub's parquet shards for others) with the per-task recipes, RTE / MRPC / STS-B started from the MNLI
 model and MosaicML's scoring.
 
-padding_throughput is not rehearsed here: it times training steps in the notebook's process and launches no run
-under torchrun, which ``ci/rehearsal.verify`` requires of every rehearsed notebook. ``UNLAUNCHED`` holds the
-overrides that shrink its full preset (batch, sequence, rounds; the model stays BERT-base, whose flavour name the
-preset gives as a string), for a rehearsal that runs such notebooks without the launch checks.
+padding_throughput (UNLAUNCHED) times training steps in the notebook's process and launches no run; it is
+rehearsed at scale full with its batch, sequence and rounds shrunk (the model stays BERT-base, whose flavour name
+the preset gives as a string).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 prunability``; ``ci/rehearsal.py``).
 
 01_manifolds and 01_images at scale full: every architecture of the full preset, each IMP run (architecture x
-dimension x seed) a job of ``shared.train.jobs`` (2 slots: the rehearsal's nnodes=2 x nproc_per_node=1),
+dimension x seed) a job of ``shared.train.jobs`` (the rehearsal's 2 nodes, one job at a time on each),
 preempted once after its first periodic checkpoint (SHARED_REHEARSAL_CRASH=1, in the dense level: after the
 rewind step of 01_images, so the resumed level rewinds to the snapshot its checkpoint carried) and restarted,
 resuming from it. Shrunk: two dimensions (the smallest, and 8 / the full pixel count), one seed, 2 IMP levels
@@ -14,7 +14,7 @@ else is the full preset's: SGD (constant LR for the manifolds, the step schedule
 retrained from the rewind step to the end, the dense output layers, 20% pruned per level, the grayscale data
 read from data_dir.
 
-02_figures is not rehearsed: it trains nothing.
+02_figures (UNLAUNCHED: it trains nothing) runs at full on both 01 notebooks' outputs as they are.
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ NOTEBOOKS = {
         "imp": {**LEVELS, "rewind_step": 2}, "checkpoint_every": 3,
     },
 }
+UNLAUNCHED = {"02_figures": {}}          # trains nothing: the figures of both 01 notebooks' full-scale outputs
 
 
 def _records(rng: np.random.Generator, n: int) -> np.ndarray:

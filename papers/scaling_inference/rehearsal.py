@@ -12,8 +12,8 @@ training loss as the fitted loss, MPT architecture (ALiBi, LayerNorm, GELU, no b
 on CPU), FSDP, AdamW betas and clipping, cosine to alpha_f, the checkpoint at the end, the data_dir layout
 (tokenizer/, train/<domain>/, val/<domain>/) and its packing, and every analysis threshold.
 
-analytic has a full preset but no rehearsal: it trains nothing (the paper's formulas), so nothing runs under
-torchrun and ``ci/rehearsal.verify`` would have no run to check; its full scale only draws finer curves.
+analytic runs at scale full as it is (UNLAUNCHED): it trains nothing (the paper's formulas), so it launches no
+run; its full scale only draws finer curves.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ NOTEBOOKS = {
                   size("b", 1, 16, 2, 16, 3e-4, [10, 30], 8)],
     },
 }
+UNLAUNCHED = {"analytic": {}}
 UNK = "<|unk|>"
 WORDS = {"det": ["the", "a", "every", "one"], "adj": ["red", "small", "old", "quiet", "bright"],
          "noun": ["cat", "dog", "bird", "river", "house", "tree"], "verb": ["sees", "likes", "follows", "finds"],

@@ -1,9 +1,9 @@
 """Many independent single-process training runs as jobs, `slots` at a time, one GPU each.
 
-    from shared.train.jobs import Job, job_slots, run_jobs
+    from shared.train.jobs import Job, run_jobs
     jobs = [Job(f"resnet-{r}", "papers.example_difficulty.runs:train_run_job", {"run": r, ...},
                 run.out_dir / "jobs" / f"resnet-{r}") for r in range(5)]
-    results = run_jobs(jobs, slots=job_slots(nproc_per_node, nnodes))   # [JobResult], in job order
+    results = run_jobs(jobs, slots=nproc_per_node, nnodes=nnodes)        # [JobResult], in job order
 
 What the vision papers use instead of `run_training` (shared/train/runner.py): their runs are small and
 independent, so they are not spread over ranks of one torchrun job but run side by side, one process per
@@ -128,13 +128,6 @@ class _Progress:
 
 
 # ---- slots and devices -------------------------------------------------------------------------------
-
-def job_slots(nproc_per_node: int = 1, nnodes: int = 1) -> int:
-    """nproc_per_node x nnodes (every slot on this node; superseded by run_jobs' slots and nnodes)."""
-    if nproc_per_node < 1 or nnodes < 1:
-        raise ValueError("nproc_per_node and nnodes must be >= 1")
-    return nproc_per_node * nnodes
-
 
 def pool_description(slots: int = 1, nnodes: int = 1) -> str:
     """How run_jobs will run jobs with these slots and nodes, in words (for a notebook's output)."""
