@@ -64,6 +64,7 @@ def _torch_and_transformers_site(folder: Path) -> Path:
 @pytest.mark.parametrize("script, args", [
     ("ci/gpu_memory_check.py", ["--device", "cpu", "--small", "--layers", "1", "--steps", "1", "--json"]),
     ("ci/gpu_steps.py", ["--device", "cpu", "--small", "--steps", "2", "--stack", "decoder", "--stack", "encoder"]),
+    ("ci/compile_check.py", ["--device", "cpu"]),           # without diffusers it skips itself
 ])
 def test_gpu_scripts_need_only_torch_and_transformers(script, args, tmp_path):
     site = _torch_and_transformers_site(tmp_path)

@@ -110,3 +110,14 @@ def test_compiled_matches_eager():
     _, eager = _fit(16, 1, steps=3)
     _, compiled = _fit(16, 1, steps=3, compile=True)
     assert np.abs(np.array(eager.losses) - np.array(compiled.losses)).max() < 1e-5
+
+
+def test_compile_passes_its_dynamic_setting_to_torch(monkeypatch):
+    """TrainConfig.compile_dynamic reaches torch.compile (Module.compile) unchanged: None (torch's automatic
+    dynamic shapes) by default, False for models whose blocks share code at different shapes."""
+    seen = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **kw: seen.append(kw.get("dynamic", "unset")))
+    for dynamic in (None, False):
+        Trainer(ToyNet(), classify_loss, iter([]), TrainConfig(max_steps=1, progress_bar=False, compile=True,
+                                                               compile_dynamic=dynamic))
+    assert seen == [None, False]

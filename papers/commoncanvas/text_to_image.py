@@ -191,8 +191,10 @@ def train_main(config: dict[str, Any], run_dir: str) -> None:
     if config.get("init_from"):
         load_model_weights(config["init_from"], model)
     speed = SpeedupConfig.from_dict(config.get("speedups", {}))
-    train_cfg = TrainConfig.from_dict({**config["train"], "run_dir": run_dir,
-                                       "compile": speed.compile or config["train"].get("compile", False)})
+    compiled = speed.compile or config["train"].get("compile", False)
+    # static graphs: the UNet's blocks share classes at different shapes (TrainConfig.compile_dynamic)
+    train_cfg = TrainConfig.from_dict({**config["train"], "run_dir": run_dir, "compile": compiled,
+                                       **({"compile_dynamic": False} if compiled else {})})
     # FSDP2 shards contiguous parameters only: sharded over several ranks, the UNet's weights stay NCHW and
     # channels_last is the inputs' alone (channels_last_loss; a convolution of an NHWC input runs NHWC)
     sharded = train_cfg.parallelism in SHARDED_PARALLELISMS and info.world_size > 1

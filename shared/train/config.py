@@ -57,6 +57,11 @@ class TrainConfig(StrictConfig):
     runs unwrapped, so one config serves the notebook and the torchrun launch.
     `activation_checkpointing`: keep only each block's input for backward and recompute the block
     (about a third more compute for a block's activations; `shared.preflight` says when it is needed).
+    `compile`: torch.compile (the model, or each FSDP block); `compile_dynamic` is its `dynamic`: None
+    lets torch mark a dimension dynamic once it changes (variable-length batches), False compiles one
+    static graph per input shape. A model whose blocks are instances of one class at different shapes
+    (SD2's UNet) needs False: the symbolic shapes torch derives from the second instance on fail in the
+    inductor under channels_last ("cannot determine truth value of Relational").
 
     Checkpoints go to `run_dir/checkpoints/step_XXXXXXXX/`, metrics to `run_dir/metrics.jsonl`.
     `resume`: "latest" (the newest complete checkpoint in run_dir, if any), None (start fresh;
@@ -87,6 +92,7 @@ class TrainConfig(StrictConfig):
     # execution
     precision: str = "bf16"
     compile: bool = False
+    compile_dynamic: bool | None = None
     activation_checkpointing: bool = False
     parallelism: str = "none"
     device: str | None = None

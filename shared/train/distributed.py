@@ -236,6 +236,7 @@ def _broadcast_from_rank0(model: nn.Module) -> None:
 def apply_parallelism(model: nn.Module, parallelism: str, *, blocks: BlocksSpec = None,
                       device: torch.device | None = None, bf16_params: bool = False,
                       param_dtype: torch.dtype | None = None, compile: bool = False,
+                      compile_dynamic: bool | None = None,
                       ddp_kwargs: dict | None = None) -> nn.Module:
     """Wrap `model` (on its device, or on the meta device) for data parallel training; return the
     module to call forward on. world size 1 or parallelism "none": the model itself. A meta-device
@@ -248,7 +249,8 @@ def apply_parallelism(model: nn.Module, parallelism: str, *, blocks: BlocksSpec 
     runs; `bf16_params` is param_dtype=torch.bfloat16) makes FSDP gather parameters in that dtype
     and reduce gradients in fp32 (Composer's FSDP mixed_precision "DEFAULT"). `compile` applies
     torch.compile in place (Module.compile, so state_dict names are unchanged): to the wrapped
-    module, or for FSDP to each block before it is sharded.
+    module, or for FSDP to each block before it is sharded; `compile_dynamic` is torch.compile's
+    `dynamic` (TrainConfig.compile_dynamic).
     """
     if parallelism not in PARALLELISMS:
         raise ValueError(f"parallelism={parallelism!r} is not valid; choose one of {list(PARALLELISMS)}")
@@ -261,14 +263,14 @@ def apply_parallelism(model: nn.Module, parallelism: str, *, blocks: BlocksSpec 
         meta = False
     if parallelism == "none" or get_world_size() == 1:
         if compile:
-            model.compile()
+            model.compile(dynamic=compile_dynamic)
         return model
     if parallelism == "ddp":
         from torch.nn.parallel import DistributedDataParallel as DDP
         ids = [device.index] if device.type == "cuda" else None
         wrapped = DDP(model, device_ids=ids, **(ddp_kwargs or {}))
         if compile:
-            wrapped.compile()
+            wrapped.compile(dynamic=compile_dynamic)
         return wrapped
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
     param_dtype = param_dtype or (torch.bfloat16 if bf16_params else None)
@@ -280,7 +282,7 @@ def apply_parallelism(model: nn.Module, parallelism: str, *, blocks: BlocksSpec 
         _broadcast_from_rank0(model)
     for block in resolve_blocks(model, blocks):
         if compile:
-            block.compile()
+            block.compile(dynamic=compile_dynamic)
         fully_shard(block, mp_policy=mp, reshard_after_forward=reshard)
     fully_shard(model, mp_policy=mp, reshard_after_forward=reshard)
     if meta:                                  # each rank allocates and initialises its own shards only

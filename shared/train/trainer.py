@@ -189,7 +189,7 @@ class Trainer:
             D.apply_activation_checkpointing(self.model, blocks)
         self.wrapped = D.apply_parallelism(self.model, config.parallelism, blocks=blocks,
                                            device=self.device, param_dtype=self.amp_dtype,
-                                           compile=config.compile)
+                                           compile=config.compile, compile_dynamic=config.compile_dynamic)
         self.optimizer = (optimizer_factory or build_optimizer)(self.model, config)
         self.scheduler = build_lr_scheduler(self.optimizer, config)
         self.loss_fn = loss_fn
