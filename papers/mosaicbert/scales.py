@@ -135,9 +135,9 @@ PADDING_THROUGHPUT = NotebookPresets(PaddingThroughputSpec, {
     "smoke": {"model": {"n_layer": 4, "n_head": 4, "d_model": 128, "d_ff": 512}, "vocab_size": 2048,
               "seq_len": 128, "micro_batch_size": 16, "paddings": [0.0, 0.25, 0.5, 0.75], "rounds": 8,
               "with_hf": True},
-    "small": {"model": "bert-base", "vocab_size": 30522, "seq_len": 128, "micro_batch_size": 64,
+    "small": {"model": {"flavour": "bert-base"}, "vocab_size": 30522, "seq_len": 128, "micro_batch_size": 64,
               "paddings": [0.0, 0.1, 0.25, 0.5, 0.75], "rounds": 10, "with_hf": True},
-    "full": {"model": "bert-base", "vocab_size": 30522, "seq_len": 128, "micro_batch_size": 256,
+    "full": {"model": {"flavour": "bert-base"}, "vocab_size": 30522, "seq_len": 128, "micro_batch_size": 256,
              "paddings": [0.0, 0.1, 0.25, 0.5, 0.75], "rounds": 20, "with_hf": True},
 })
 
