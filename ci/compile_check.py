@@ -8,7 +8,8 @@ The UNet's down and up blocks are instances of a few classes at different shapes
 once recompiles for the next instance; with torch's automatic dynamic shapes that recompile is symbolic, and the
 inductor then fails under channels_last ("cannot determine truth value of Relational: 32*s20*s33 < 32", torch
 2.13 on CPU). TrainConfig.compile_dynamic=False (what the SD2 entry point sets) compiles one static graph per
-shape instead. On a 2-core CPU the C++ builds take about 15 minutes, so this is not part of the CPU test suite.
+shape instead. On a 2-core CPU the first C++ build takes about 15 minutes, so this is not part of the CPU test
+suite.
 Exit status 0 when the compiled losses are finite and within --rtol of the eager ones.
 """
 from __future__ import annotations
