@@ -90,6 +90,9 @@ class UpsamplingSpec(StrictConfig):
             unknown = sorted(set(mix) - set(self.data.streams))
             if unknown:
                 raise ValueError(f"{name} names unknown domains {unknown}; domains: {sorted(self.data.streams)}")
+        if self.ablate and not any(abs(f - self.ablation_fraction) < 1e-9 for f in self.fractions):
+            raise ValueError(f"ablation_fraction={self.ablation_fraction} must be one of fractions {list(self.fractions)}: "
+                             "03_ablation compares each ablation with the branch of its fraction that removes nothing")
 
 
 def run_config(spec: UpsamplingSpec, seed: int) -> dict:

@@ -1,6 +1,8 @@
 """The CPU rehearsal of the full preset (``python ci/run_notebooks.py --scale full --rehearse --paper
 domain_upsampling``; ``ci/rehearsal.py``): 01_train at scale full, on 2 torchrun nodes, with MPT-7B's flavour cut
-to 2 layers of width 64, 8 steps, one upsampling branch and one ablation, and every evaluation the full preset
+to 2 layers of width 64, 8 steps, two upsampling branches (02_sweep's f = 20% and upsampling throughout) and one
+ablation at f = 20% (the full preset's 10% of 8 steps is under one step; 03_ablation compares it with the branch
+of its own fraction), and every evaluation the full preset
 runs (held-out loss, HumanEval in the sandbox, MMLU and GSM8K through the harness, the whole Gauntlet, the
 reference model) on two questions each, MMLU on one subject. Everything else (the MPT flavour's other settings, FSDP2, bf16, activation
 checkpointing, the data_dir layout, the packing of each domain, the branches resuming the baseline's checkpoint)
@@ -25,7 +27,7 @@ from shared.models.gpt_hf import gpt_to_llama
 DOMAINS = ("general", "math", "code", "knowledge")
 NOTEBOOKS = {
     "01_train": {
-        "fractions": [0.5], "ablate": ["math"], "ablation_fraction": 0.5,
+        "fractions": [0.2, 1.0], "ablate": ["math"], "ablation_fraction": 0.2,
         "model": {"n_layer": 2, "d_model": 64, "n_head": 4, "max_seq_len": 64},
         "train": {"max_steps": 8, "global_batch_size": 4, "micro_batch_size": 1, "warmup_steps": 1,
                   "eval_every": 1000, "checkpoint_every": 2, "log_every": 1, "progress_bar": False},
