@@ -8,8 +8,8 @@ Costs come from a meta-device trace of one sample (shared.preflight.traced_cost)
 01_components trains the scene autoencoder, recognizer and FID feature network; 02_telephoning the
 captioner and the latent scene text-to-image model (its tokenizer is the scenes' word-level one:
 ``SCENE_VOCAB`` / ``SCENE_MAX_LENGTH`` stand in for its size). These train in the notebook's
-process (parallelism none). speedups times steps and 03_data_scarcity reads 02's results: no
-training runs.
+process (parallelism none). 03_data_scarcity trains 02's text-to-image model once per data-set size, each
+a job of shared.train.jobs on one GPU. speedups times steps: no training runs.
 """
 from __future__ import annotations
 
@@ -83,16 +83,34 @@ def _components_plans(spec) -> list[TrainingRunPlan]:
                      _net_train(spec.feature_train))]
 
 
-def _telephoning_plans(spec) -> list[TrainingRunPlan]:
-    components = NOTEBOOKS["01_components"].build(scale_of(NOTEBOOKS["02_telephoning"], spec))
+def _scene_t2i(spec, scale: str):
+    """(cost, TrainConfig fields) of one scene text-to-image training of a 02_telephoning spec."""
+    components = NOTEBOOKS["01_components"].build(scale)
     size = components.scene.image_size
-    captioner = _recognizer_cost("captioner", size, spec.captioner.channels, spec.captioner.feature_dim)
     cfg = scene_t2i_config(spec.model, size, components.autoencoder, SCENE_VOCAB, SCENE_MAX_LENGTH)
     train = {"max_steps": spec.train.max_steps, "global_batch_size": None,
              "micro_batch_size": spec.train.global_batch_size, "optimizer": "adamw", "lr": spec.train.lr,
              "precision": "bf16", "parallelism": "none"}
-    return [run_plan("captioner", captioner, _net_train(spec.captioner)),
-            run_plan("scene t2i", _diffusion_cost("scene t2i", cfg, size), train)]
+    return _diffusion_cost("scene t2i", cfg, size), train
+
+
+def _telephoning_plans(spec) -> list[TrainingRunPlan]:
+    components = NOTEBOOKS["01_components"].build(scale_of(NOTEBOOKS["02_telephoning"], spec))
+    size = components.scene.image_size
+    captioner = _recognizer_cost("captioner", size, spec.captioner.channels, spec.captioner.feature_dim)
+    cost, train = _scene_t2i(spec, scale_of(NOTEBOOKS["02_telephoning"], spec))
+    return [run_plan("captioner", captioner, _net_train(spec.captioner)), run_plan("scene t2i", cost, train)]
+
+
+def _scarcity_plans(spec) -> list[TrainingRunPlan]:
+    """One job per data-set size, each 02_telephoning's text-to-image training on the first n images (the size
+    equal to 02's own image count, when it is the largest, reuses 02's model and trains nothing)."""
+    scale = scale_of(NOTEBOOKS["03_data_scarcity"], spec)
+    telephoning = NOTEBOOKS["02_telephoning"].build(scale)
+    cost, train = _scene_t2i(telephoning, scale)
+    pool = max(max(spec.sizes), telephoning.unlabelled_images)
+    return [run_plan(f"scene t2i, {n} images", cost, train, note="a job (shared.train.jobs), one GPU")
+            for n in spec.sizes if not n == telephoning.unlabelled_images == pool]
 
 
 def _diffusion_cost(name: str, cfg, resolution: int, encoders: bool = True):
@@ -131,11 +149,13 @@ def _phase_cost(spec, resolution: int):
 
 
 def plan(notebook: str, spec, world: World) -> list[TrainingRunPlan]:
-    """sd2_full_scale: one plan per resolution phase; 01 and 02: one per network they train."""
+    """sd2_full_scale: one plan per resolution phase; 01 and 02: one per network they train; 03: one per size."""
     if notebook == "01_components":
         return _components_plans(spec)
     if notebook == "02_telephoning":
         return _telephoning_plans(spec)
+    if notebook == "03_data_scarcity":
+        return _scarcity_plans(spec)
     if notebook != "sd2_full_scale":
         return []
     plans = []

@@ -19,9 +19,27 @@ longer than the whole rehearsal may (over 6 minutes for one forward and backward
 switch changes the speed, not the update. Everything the compiled path shares with this one (FSDP2 wrapping
 per block, amp_fp16, checkpoints and the resume) is rehearsed.
 
-Notebooks with a full preset but no rehearsal here: 01_components, 02_telephoning, 03_data_scarcity and
-speedups train (or time) in the notebook's own process, not under torchrun, so ``ci/rehearsal.verify`` (which
-needs launched runs on both nodes) has nothing to check in them.
+03_data_scarcity runs at scale full with each data-set size a job of ``shared.train.jobs`` (scene_jobs.py)
+on 2 nodes of 1 slot each (the rehearsal's nnodes=2 x nproc_per_node=1: on a CPU the slots are the preset's
+``workers``, but each node has one job), each preempted once after its first periodic checkpoint and
+restarted, resuming from it (EMA weights included). Its training recipe is 02_telephoning's (read from
+02's metrics.json), so 02's overrides shrink it: 4 steps of batch 4 with a checkpoint every 2 steps and 1
+warmup step. Shrunk in 03 itself: the sizes (8, 24 and 48 images; 48 is 02's whole set, so its model is
+02's, as at full) and the sample grid (4 prompts).
+
+01_components and 02_telephoning (UNLAUNCHED: they train in the notebook's own process, so
+``ci/rehearsal.verify`` has no launched run to check) run at full first, because 03 reads their outputs.
+Shrunk: image counts (64 per helper network, 32 labelled, 48 unlabelled, 64 evaluation images, 16 prompts),
+steps (2 per helper network and the captioner, 4 per text-to-image model), batches, widths (32 channels per
+autoencoder level; 64 per UNet level, two per norm group, as the lowest level is 1 x 1 latent pixel; 8 per
+recognizer level; a 32-d 1-layer text tower), one layer per block, and 2 sampling steps. Everything else is
+the full preset's: 64 px scenes with every colour and count, the noisy style, the 4-level autoencoder with
+attention in its middle block and 4 latent channels, the UNet's block types, heads, linear projections, pooled
+text conditioning, Min-SNR-5, caption dropout and cosine schedule, the learning rates, the EMA half life and
+the guidance scale, the held-out split and the claims' ratios. None of the scene studies reads data_dir (they
+generate their scenes); they get make_data_dir's (SD2's) like every rehearsed notebook of the paper.
+
+speedups has a full preset but no rehearsal: it times in the notebook's own process (no run to launch).
 """
 from __future__ import annotations
 
@@ -37,6 +55,8 @@ from papers.commoncanvas.scales import SD2_FULL
 from shared.data.tokenizer import train_bpe
 
 TEXT = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}
+# 03_data_scarcity's sizes end at 02's unlabelled_images, so its largest size reuses 02's model (as at full)
+UNLABELLED_IMAGES = 48
 NOTEBOOKS = {
     "sd2_full_scale": {
         "model": {"block_out_channels": [32, 32, 64, 64], "layers_per_block": 1, "attention_heads": [2, 2, 4, 4],
@@ -49,6 +69,27 @@ NOTEBOOKS = {
         "speedups": {"compile": False},      # see the module docstring
         "sample_prompts": 2, "sampling_steps": 2,
         "evaluation": {"images": 2, "resolution": 64, "sampling_steps": 2, "micro_batch_size": 2, "kid_subsets": 2},
+    },
+    "03_data_scarcity": {"sizes": [8, 24, UNLABELLED_IMAGES], "grid_prompts": 4},
+}
+HELPER_TRAIN = {"images": 64, "max_steps": 2, "global_batch_size": 8}
+UNLAUNCHED = {
+    "01_components": {
+        "autoencoder": {"block_out_channels": [32, 32, 32, 32], "layers_per_block": 1},
+        "autoencoder_train": HELPER_TRAIN,
+        "recognizer": {"channels": [8, 8, 8], "feature_dim": 16}, "recognizer_train": HELPER_TRAIN,
+        "feature_net": {"channels": [8, 8, 8], "feature_dim": 16}, "feature_train": HELPER_TRAIN,
+        "eval_images": 64,
+    },
+    "02_telephoning": {
+        "labelled": {"images": 32},
+        "captioner": {"channels": [8, 8, 8], "feature_dim": 16, "max_steps": 2, "global_batch_size": 8},
+        "unlabelled_images": UNLABELLED_IMAGES,
+        "model": {"block_out_channels": [64, 64, 64, 64], "layers_per_block": 1,
+                  "text": {"hidden_size": 32, "num_layers": 1}},
+        # 03's jobs train with this recipe: a checkpoint at step 2 of 4, where each job is preempted once
+        "train": {"max_steps": 4, "global_batch_size": 4, "warmup_steps": 1, "checkpoint_every": 2},
+        "eval": {"prompts": 16, "sampling_steps": 2},
     },
 }
 MANIFEST_IMAGES, IMAGE_SIZE = 16, 64

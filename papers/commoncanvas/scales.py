@@ -80,6 +80,7 @@ class T2ITrainSpec(StrictConfig):
     lr: float
     warmup_steps: int
     ema_half_life: float
+    checkpoint_every: int = 0        # steps between checkpoints (with the EMA weights) to resume from; 0: none
 
 
 @dataclass
@@ -113,7 +114,7 @@ class DataScarcitySpec(StrictConfig):
     plateau_fid_ratio: float         # on the plateau: FID within this factor of the largest size's
     grid_prompts: int
     scarce_fid_ratio: float = 1.5    # scarcity shows: FID at the smallest size at least this factor of the best
-    workers: int = 1                 # sizes trained at once, one process each (independent seeded runs)
+    workers: int = 1                 # on a CPU: sizes trained at once, one job process each (on GPUs: nproc_per_node)
 
 
 @dataclass
@@ -250,7 +251,8 @@ TELEPHONING_FULL = {
     "model": T2I_FULL,
     # lr 1e-4, 10k warmup and EMA decay 0.9999 are SD2-base's; steps and batch are assumed for the scene study
     "train": {"max_steps": 50000, "global_batch_size": 256, "lr": 1e-4, "warmup_steps": 10000,
-              "ema_half_life": 6931.1252},
+              "ema_half_life": 6931.1252,
+              "checkpoint_every": 2500},   # ours: a preempted run (03's jobs) loses at most 5% of its steps
     "eval": {"prompts": 10000, "sampling_steps": 50, "guidance_scale": 3.0},   # assumed: FID's usual 10k samples
 }
 

@@ -8,15 +8,15 @@ function per run, so the notebooks hold only parameters, calls, figures and clai
     result, history, model = train_and_evaluate_t2i(comps, spec.model, spec.train, spec.eval, data, prompts, ...)
     scores = evaluate_saved_t2i(model_path, comps, spec.eval, other_prompts, seed, device)
 
+03_data_scarcity's runs, one per data-set size, are jobs of shared.train.jobs (scene_jobs.py).
+
 Every run seeds as the notebooks always did (torch.manual_seed before each network's training, the
 Trainer's seed for its batches), so results are the same as when these steps were notebook cells.
 """
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
@@ -27,8 +27,8 @@ import torch
 from papers.commoncanvas.scales import CaptionerSpec, ComponentsSpec, NetTrainSpec, T2IEvalSpec, T2ITrainSpec
 from papers.commoncanvas.scene_recognizer import RecognizerConfig, SceneRecognizer
 from papers.commoncanvas.scene_t2i import (SceneComponents, build_scene_t2i, evaluate_t2i, latent_scaling_factor,
-                                           load_components, load_t2i, save_t2i, scene_training_data)
-from papers.commoncanvas.scenes import SceneConfig, SceneData, generate_compositions, generate_scenes
+                                           load_t2i, save_t2i, scene_training_data)
+from papers.commoncanvas.scenes import SceneConfig, SceneData, generate_scenes
 from papers.commoncanvas.text_to_image import train_autoencoder, train_diffusion, train_recognizer
 from shared.models.diffusion import TextToImageDiffusion
 from shared.train import History, TrainConfig
@@ -101,18 +101,23 @@ def train_captioner(scene: SceneConfig, spec: CaptionerSpec, labelled: SceneData
 # ---- 02_telephoning and 03_data_scarcity ------------------------------------------------------------
 def train_and_evaluate_t2i(comps: SceneComponents, model_cfg: Mapping[str, Any], train: T2ITrainSpec,
                            evaluation: T2IEvalSpec, data: SceneData, prompts: SceneData, seed: int, device: str,
-                           run_dir: str | Path, model_path: str | Path
+                           run_dir: str | Path, model_path: str | Path, resume: bool = False
                            ) -> tuple[dict[str, float], History, TextToImageDiffusion]:
     """Train one scene text-to-image model on ``data`` (its images and captions), score its samples for
     ``prompts`` (FID against the prompts' real images, caption consistency), save its EMA weights at
-    ``model_path``. Returns ({fid, consistency_*, train_s, final_loss}, History, model)."""
+    ``model_path``. Returns ({fid, consistency_*, train_s, final_loss}, History, model).
+
+    A checkpoint (with the EMA weights) every ``train.checkpoint_every`` steps goes to run_dir/checkpoints;
+    ``resume``: go on from the latest one there (a job restarted after a preemption), else start afresh
+    (run_dir emptied first)."""
     t0 = time.time()
     model = build_scene_t2i(comps, dict(model_cfg), seed=seed).to(device)
     train_data = {k: v.cpu() for k, v in scene_training_data(model, comps, data).items()}
     config = TrainConfig(max_steps=train.max_steps, lr=train.lr, warmup_steps=train.warmup_steps, seed=seed,
-                         device=device, progress_bar=False, log_every=10, run_dir=str(run_dir))
+                         device=device, progress_bar=False, log_every=10, run_dir=str(run_dir),
+                         checkpoint_every=train.checkpoint_every, keep_last_n=1)
     history, ema = train_diffusion(model, train_data, config, train.global_batch_size,
-                                   ema_half_life=train.ema_half_life)
+                                   ema_half_life=train.ema_half_life, fresh=not resume)
     train_s = time.time() - t0
     scores = evaluate_t2i(model, comps, prompts, prompts, ema=ema, num_inference_steps=evaluation.sampling_steps,
                           guidance_scale=evaluation.guidance_scale, seed=seed)
@@ -127,37 +132,6 @@ def evaluate_saved_t2i(model_path: str | Path, comps: SceneComponents, evaluatio
     model = load_t2i(model_path, comps).to(device)
     return evaluate_t2i(model, comps, prompts, prompts, num_inference_steps=evaluation.sampling_steps,
                         guidance_scale=evaluation.guidance_scale, seed=seed)
-
-
-def _scarcity_run(job: dict[str, Any]) -> tuple[int, dict[str, float], dict[str, float]]:
-    """One data-scarcity size in a worker process: train on the first n pool scenes, score on the seen and
-    held-out prompts. ``job`` holds only picklable values (paths, dicts, arrays)."""
-    torch.set_num_threads(1)
-    comps = load_components(job["components_dir"])
-    scene = comps.scene
-    pool = generate_compositions(job["pool_size"], scene, job["train_compositions"], seed=job["pool_seed"])
-    pool = pool.subset(range(job["n"]))                                   # nested: the first n of one pool
-    seen = generate_compositions(job["prompts"], scene, job["train_compositions"], seed=job["seen_seed"])
-    held = generate_compositions(job["prompts"], scene, job["held_out_compositions"], seed=job["held_out_seed"])
-    train, evaluation = T2ITrainSpec.from_dict(job["train"]), T2IEvalSpec.from_dict(job["eval"])
-    result, _, _ = train_and_evaluate_t2i(comps, job["model"], train, evaluation, pool, seen, job["seed"], job["device"],
-                                          run_dir=job["run_dir"], model_path=job["model_path"])
-    held_out = evaluate_saved_t2i(job["model_path"], comps, evaluation, held, job["seed"], job["device"])
-    return job["n"], result, held_out
-
-
-def train_scarcity_sizes(jobs: list[dict[str, Any]], workers: int) -> dict[int, tuple[dict, dict]]:
-    """03_data_scarcity's training runs, one per size, in up to ``workers`` processes at once (each one
-    thread; the runs are independent and seeded, so the results do not depend on ``workers``).
-
-    Each job: components_dir, n, pool_size, train_compositions / held_out_compositions (C, 4) arrays, pool_seed,
-    seen_seed, held_out_seed, prompts, model, train, eval (dicts), seed, device, run_dir, model_path.
-    Returns {n: (scores on seen prompts + train_s/final_loss, scores on held-out-composition prompts)}.
-    """
-    if workers <= 1 or len(jobs) <= 1:
-        return {n: (r, h) for n, r, h in map(_scarcity_run, jobs)}
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
-        return {n: (r, h) for n, r, h in pool.map(_scarcity_run, jobs)}
 
 
 def styled(scene: SceneConfig, style: Mapping[str, Any]) -> SceneConfig:
