@@ -17,7 +17,10 @@ One switch that is not a size is turned off: ``speedups.compile`` (True in the f
 the UNet's blocks on a CPU generates and builds C++ kernels with g++; on a shared 2-core machine that takes
 longer than the whole rehearsal may (over 6 minutes for one forward and backward of this tiny UNet), and the
 switch changes the speed, not the update. Everything the compiled path shares with this one (FSDP2 wrapping
-per block, amp_fp16, checkpoints and the resume) is rehearsed.
+per block, amp_fp16, checkpoints and the resume) is rehearsed. The compiled blocks themselves are checked by
+``ci/compile_check.py`` (this UNet's shape, static shapes as the entry point compiles them, beside eager; part of
+the GPU check): under torch's automatic dynamic shapes they failed in the inductor, hence
+``TrainConfig.compile_dynamic=False``.
 
 03_data_scarcity runs at scale full with each data-set size a job of ``shared.train.jobs`` (scene_jobs.py)
 on 2 nodes of 1 slot each (the rehearsal's nnodes=2 x nproc_per_node=1: on a CPU the slots are the preset's
