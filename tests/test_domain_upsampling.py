@@ -136,7 +136,7 @@ def tiny_spec(fixture_benchmarks=None) -> U.UpsamplingSpec:
     """An UpsamplingSpec of the tiny pipeline's runs (tiny_config)."""
     cfg = tiny_config()
     return U.UpsamplingSpec.from_dict({
-        "base_mix": BASE, "upsampled_mix": UP, "fractions": [0.5, 1.0], "ablate": ["b"], "ablation_fraction": 0.25,
+        "base_mix": BASE, "upsampled_mix": UP, "fractions": [0.5, 1.0], "ablate": ["b"], "ablation_fraction": 0.5,
         "domain_metrics": {"a": "math_answer_nll"}, "general_metric": "general_loss", "accuracy_metrics": {},
         "model": cfg["model"], "train": cfg["train"], "data": cfg["data"], "eval": cfg["bench"],
         "fixture_benchmarks": fixture_benchmarks})

@@ -52,7 +52,7 @@ def test_specs_refuse_unknown_schedules_ablations_and_flavours():
     with pytest.raises(ParameterError, match="unknown ablation"):
         mosaic_scales.NOTEBOOKS["ablation"].build("smoke", {"ablations": ["- everything"]})
     with pytest.raises(ParameterError, match="unknown model flavour"):
-        mosaic_scales.NOTEBOOKS["padding_throughput"].build("full", {"model": "bert-huge"})
+        mosaic_scales.NOTEBOOKS["padding_throughput"].build("full", {"model": {"flavour": "bert-huge"}})
     full = mosaic_scales.NOTEBOOKS["pareto"].build("full")
     assert full.models["mosaicbert"]["large"] == {"flavour": "mosaicbert-large"} and full.sizes == ["base", "large"]
 
