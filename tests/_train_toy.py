@@ -104,6 +104,21 @@ class InfGradientAt:
         return loss, metrics
 
 
+class Preempted(Exception):
+    """What PreemptAtCheckpoint raises: a job stopped as a preemption would stop it."""
+
+
+class PreemptAtCheckpoint:
+    """Trainer callback: raises Preempted right after the checkpoint of step `step` is written."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_checkpoint(self, trainer, path) -> None:
+        if trainer.step == self.step:
+            raise Preempted
+
+
 def entry(config: dict, run_dir: str) -> None:
     """run_training entry point: ToyNet on make_data(), this rank's share of each global batch.
 

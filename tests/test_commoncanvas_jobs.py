@@ -10,6 +10,7 @@ import shutil
 import pytest
 import torch
 
+from _train_toy import PreemptAtCheckpoint, Preempted
 from papers.commoncanvas.scales import T2ITrainSpec
 from papers.commoncanvas.scene_jobs import (MODEL_FILE, RESULT_FILE, TRAIN_DIR, components_sha1, job_results,
                                             scarcity_jobs, train_scarcity_jobs)
@@ -76,21 +77,6 @@ def test_preempted_jobs_resume_and_equal_the_runs_here(components_dir, tmp_path)
     assert {j.name: (j.run_dir / RESULT_FILE).stat().st_mtime_ns for j in jobs} == before
 
 
-class _Preempted(Exception):
-    pass
-
-
-class _PreemptAtCheckpoint:
-    """Stops training right after the checkpoint of ``step`` (as a preemption would)."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_checkpoint(self, trainer, path) -> None:
-        if trainer.step == self.step:
-            raise _Preempted
-
-
 def test_the_ema_weights_travel_with_the_checkpoints(components_dir, tmp_path):
     """train_diffusion's EMA is saved in each checkpoint and restored on resume: a run stopped after its
     checkpoint at step 2 and resumed ends with the EMA weights of an uninterrupted run."""
@@ -108,8 +94,8 @@ def test_the_ema_weights_travel_with_the_checkpoints(components_dir, tmp_path):
                                fresh=fresh, callbacks=callbacks)[1]
 
     whole = train(tmp_path / "whole", fresh=True)
-    with pytest.raises(_Preempted):
-        train(tmp_path / "parts", fresh=True, callbacks=[_PreemptAtCheckpoint(2)])
+    with pytest.raises(Preempted):
+        train(tmp_path / "parts", fresh=True, callbacks=[PreemptAtCheckpoint(2)])
     assert any((tmp_path / "parts" / "checkpoints").glob(f"step_00000002/{EMA_FILE}"))
     resumed = train(tmp_path / "parts", fresh=False)
     assert resumed.num_updates == whole.num_updates == 4

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from _train_toy import PreemptAtCheckpoint, Preempted
 from conftest import load_ci_module
 
 from papers.kd_sequences import rehearsal, scales
@@ -91,17 +92,6 @@ def test_a_training_of_another_config_is_started_afresh(tmp_path):
     _same(results, _reference(spec)[0])
 
 
-class _StopAfter:
-    """A preemption: raises after step `step` (after that step's checkpoint has been written)."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_checkpoint(self, trainer, path) -> None:
-        if trainer.step == self.step:
-            raise KeyboardInterrupt
-
-
 def test_distillation_counts_are_checkpointed_and_resumed(tmp_path):
     torch.manual_seed(0)
     data = ImageSet(torch.randn(64, 1, 4, 4), torch.arange(64) % 4, tuple("abcd"))
@@ -118,8 +108,8 @@ def test_distillation_counts_are_checkpointed_and_resumed(tmp_path):
         return loss, trainer
 
     whole, whole_trainer = run(tmp_path / "whole")
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "resumed", [_StopAfter(3)])
+    with pytest.raises(Preempted):
+        run(tmp_path / "resumed", [PreemptAtCheckpoint(3)])
     resumed, resumed_trainer = run(tmp_path / "resumed")
     assert whole.teacher_forward_examples == resumed.teacher_forward_examples == 3 * 8       # steps 0, 2, 4
     assert resumed.teacher_seconds > 0
