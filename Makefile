@@ -64,7 +64,8 @@ seeds: setup
 	$(PY) ci/build_gallery.py --scale smoke
 
 # The full presets rehearsed on this machine: scale full, shrunk by each paper's rehearsal overrides, on a
-# generated data_dir, 2 torchrun nodes on localhost, each training run preempted once (ci/rehearsal.py).
+# generated data_dir, 2 torchrun nodes on localhost, each training run (or one of each kind) preempted once
+# (ci/rehearsal.py).
 rehearse: setup
 	$(PY) ci/run_notebooks.py --scale full --rehearse
 

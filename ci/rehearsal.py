@@ -7,26 +7,35 @@ A paper opts in with ``papers/<paper>/rehearsal.py``::
 
     NOTEBOOKS = {"01_train": {...}}          # notebook -> preset overrides that shrink its full preset
     UNLAUNCHED = {"02_figures": {}}          # optional: notebooks that launch no run (figures, timings)
+    PREEMPT_KINDS = {"01_train": ["train.optimizer"]}   # optional: preempt one run per kind, not every run
     def make_data_dir(root: Path) -> None:   # write a tiny data_dir in the full preset's layout under root
 
 Each rehearsed notebook gets ``scale="full"``, ``overrides`` (the paper's, under any given with ``-p``),
 ``data_dir`` (built once per paper under ``<runs>/full-rehearsal/<paper>/_data_dir``), ``nnodes=2``,
 ``nproc_per_node=1`` and ``launcher="localhost"`` (both nodes' torchrun processes on this machine), and runs
 with ``SHARED_REHEARSAL_CRASH=1`` (``shared.train.trainer.rehearsal_crash``: every rank exits after the
-first periodic checkpoint of each run; torchrun restarts it and it resumes). After the notebook, ``verify``
-reads every launched run's folder: both nodes' logs (or, for a run of a job pool, its job log and a second
-attempt; the pool's jobs must have run on both nodes), the crash marker and the run's last step.
+first periodic checkpoint of each run; torchrun restarts it and it resumes). A notebook listed in
+``PREEMPT_KINDS`` names the config keys that make runs take different code paths through a restart; then only
+the first run of each kind is preempted (``shared.train.rehearsal_preemption``: a restart costs about 7 s of
+the 2 cores, for runs that differ only in values). After the notebook, ``verify`` reads every launched run's
+folder: both nodes' logs (or, for a run of a job pool, its job log and a second attempt; the pool's jobs must
+have run on both nodes), the crash marker and the run's last step, and that every kind had a preempted run.
 """
 from __future__ import annotations
 
 import importlib
 import json
 import re
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from shared.train.rehearsal_preemption import KIND_KEYS_ENV, KINDS_DIR_ENV, kind_file, run_kind  # noqa: E402
+
 NNODES = 2
 ENV = {"SHARED_REHEARSAL_CRASH": "1", "SHARED_MAX_RESTARTS": "1"}
+KINDS_DIR = "_rehearsal_kinds"              # in a notebook's out_dir: one file per kind of run preempted
 CRASH_MARKER = "rehearsal_crashed"          # shared.train.trainer.REHEARSAL_CRASH_MARKER
 JOB_NODE = re.compile(r"^=== attempt \d+ \(node (\S+),", re.MULTILINE)   # shared.train.jobs' attempt lines
 
@@ -47,6 +56,20 @@ def _overrides_of(paper: str) -> dict:
 
 def rehearsed(paper: str, notebook: str) -> bool:
     return notebook in _overrides_of(paper)
+
+
+def preempt_kinds(paper: str, notebook: str) -> list[str] | None:
+    """The config keys whose values make a kind of run (one preempted per kind), None: every run preempted."""
+    module = rehearsal_module(paper)
+    return None if module is None else getattr(module, "PREEMPT_KINDS", {}).get(notebook)
+
+
+def env(paper: str, notebook: str, out_dir: Path) -> dict[str, str]:
+    """The notebook's environment for its rehearsal: ENV, and its kinds of run when it has them."""
+    keys = preempt_kinds(paper, notebook)
+    if keys is None:
+        return dict(ENV)
+    return {**ENV, KIND_KEYS_ENV: json.dumps(keys), KINDS_DIR_ENV: str(Path(out_dir).resolve() / KINDS_DIR)}
 
 
 def launches(paper: str, notebook: str) -> bool:
@@ -94,15 +117,17 @@ def planned_runs(out_dir: Path) -> int | None:
         return None
 
 
-def verify(out_dir: Path, launches: bool = True) -> dict:
+def verify(out_dir: Path, launches: bool = True, kind_keys: list[str] | None = None) -> dict:
     """What the rehearsal of one notebook exercised, read from its run folders: {"planned": training runs its
     preflight planned, "runs": n launched, "two_nodes": n with both nodes' logs, "resumed": n preempted and
-    finished after the restart, "not_preempted": [runs with no periodic checkpoint before their end],
-    "jobs": n runs of a job pool, "job_nodes": the nodes they ran on, "problems": [...]}. A notebook whose preflight plans no training run (a tokenizer), or one rehearsed with ``launches`` False
-    (UNLAUNCHED), need launch none."""
+    finished after the restart, "same_kind": n not preempted because a run of their kind was (``kind_keys``:
+    the notebook's PREEMPT_KINDS), "not_preempted": [runs with no periodic checkpoint before their end],
+    "jobs": n runs of a job pool, "job_nodes": the nodes they ran on, "problems": [...]}. A notebook whose
+    preflight plans no training run (a tokenizer), or one rehearsed with ``launches`` False (UNLAUNCHED), need
+    launch none."""
     runs = launched_runs(out_dir)
     planned = planned_runs(out_dir)
-    report = {"planned": planned, "runs": len(runs), "two_nodes": 0, "jobs": 0, "resumed": 0,
+    report = {"planned": planned, "runs": len(runs), "two_nodes": 0, "jobs": 0, "resumed": 0, "same_kind": 0,
               "not_preempted": [], "problems": []}
     job_nodes: set[str] = set()
     for run in runs:
@@ -119,7 +144,10 @@ def verify(out_dir: Path, launches: bool = True) -> dict:
             report["problems"].append(f"{name}: node logs {sorted(logs)}, not one per node")
         marker = _crash_marker(run)
         if not marker.exists():
-            report["not_preempted"].append(name)
+            if kind_keys is not None and _kind_preempted(run, kind_keys, out_dir):
+                report["same_kind"] += 1
+            else:
+                report["not_preempted"].append(name)
             continue
         crashed_at = int(marker.read_text().split()[0])
         steps = _train_steps(marker.parent)
@@ -133,6 +161,15 @@ def verify(out_dir: Path, launches: bool = True) -> dict:
     if not runs and planned != 0 and launches:
         report["problems"].append("no training run was launched (under torchrun or as a job)")
     return report
+
+
+def _kind_preempted(run: Path, keys: list[str], out_dir: Path) -> bool:
+    """Whether another run of this run's kind was preempted (its kind file names a run with a crash marker)."""
+    path = kind_file(run, keys, out_dir / KINDS_DIR)
+    if path is None or not path.exists():
+        return False
+    chosen = Path(path.read_text().strip())
+    return chosen != run.resolve() and (chosen / CRASH_MARKER).exists()
 
 
 def _crash_marker(run: Path) -> Path:
@@ -164,5 +201,5 @@ def _train_steps(run: Path) -> list[int]:
     return steps
 
 
-__all__ = ["ENV", "NNODES", "data_dir", "launched_runs", "launches", "params", "rehearsal_module", "rehearsed",
-           "verify"]
+__all__ = ["ENV", "NNODES", "data_dir", "env", "launched_runs", "launches", "params", "preempt_kinds",
+           "rehearsal_module", "rehearsed", "run_kind", "verify"]

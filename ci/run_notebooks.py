@@ -156,7 +156,7 @@ def start(job: Job, args, extra_params: dict, runs_dir: Path) -> None:
     if args.rehearse:
         params = {**rehearsal.params(job.paper, job.name, runs_dir, extra_params), "scale": "full",
                   "out_dir": str(out_dir)}
-        env_extra = rehearsal.ENV
+        env_extra = rehearsal.env(job.paper, job.name, out_dir)
     cmd = [sys.executable, "-m", "papermill", str(job.path), str(executed), "--kernel", args.kernel,
            "--cwd", str(job.path.parent), "--no-progress-bar", "--log-output"]
     if args.cell_timeout:
@@ -176,7 +176,8 @@ def finish(job: Job, runs_dir: Path) -> None:
     if job.proc.returncode == 0:
         job.status = "ok"
         if job.rehearsal is not None:
-            job.rehearsal = rehearsal.verify(runs_dir / job.paper / job.name, rehearsal.launches(job.paper, job.name))
+            job.rehearsal = rehearsal.verify(runs_dir / job.paper / job.name, rehearsal.launches(job.paper, job.name),
+                                             rehearsal.preempt_kinds(job.paper, job.name))
             if job.rehearsal["problems"]:
                 job.status, job.error = "failed", "rehearsal: " + "; ".join(job.rehearsal["problems"])
         return
@@ -294,11 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'total wall time':<{width}}  {'':<7}  {total:7.1f}")
     write_summary(runs_dir / "run_notebooks.json", args.scale, jobs, total)
     if args.rehearse:
-        print("\nrehearsal (training runs launched / on 2 nodes / as jobs / preempted and resumed):")
+        print("\nrehearsal (training runs launched / on 2 nodes / as jobs / preempted and resumed / of a kind "
+              "preempted in another run):")
         for job in jobs:
             r = job.rehearsal or {}
             print(f"  {job.key:<{width}}  {r.get('runs', 0)} / {r.get('two_nodes', 0)} / {r.get('jobs', 0)} / "
-                  f"{r.get('resumed', 0)}"
+                  f"{r.get('resumed', 0)} / {r.get('same_kind', 0)}"
                   + (f"  (no preemption: {', '.join(r['not_preempted'])})" if r.get("not_preempted") else ""))
         if not_rehearsed:
             print(f"without a rehearsal ({len(not_rehearsed)}): {', '.join(not_rehearsed)}")

@@ -13,13 +13,13 @@ from _train_toy import PreemptAtCheckpoint, Preempted
 from conftest import load_ci_module
 
 from papers.kd_sequences import rehearsal, scales
-from papers.kd_sequences.jobs import CONFIG_STAMP, ROW_FILE, run_sequences_as_jobs, sequence_jobs
+from papers.kd_sequences.jobs import ROW_FILE, run_sequences_as_jobs, sequence_jobs
 from papers.kd_sequences.sequences import run_sequences
 from shared.data.images import ImageSet
 from shared.preflight import preflight
 from shared.pipelines.vision_classification import (ClassifierTrainSpec, DistillationSpec, KDSchedule, build_classifier,
                                                     distillation_loss, load_image_data, train_classifier)
-from shared.train.jobs import run_jobs
+from shared.train.jobs import STAMP_FILE, run_jobs
 from shared.train.trainer import REHEARSAL_CRASH_MARKER
 
 WALL_CLOCK = ["wall_s", "teacher_s"]
@@ -85,7 +85,7 @@ def test_a_training_of_another_config_is_started_afresh(tmp_path):
     _, chains = sequence_jobs(spec, 3, None, tmp_path / "jobs")
     stale = chains[0].run_dir / "run1-2"
     stale.mkdir(parents=True)
-    (stale / CONFIG_STAMP).write_text("another")
+    (stale / STAMP_FILE).write_text(json.dumps({"config_sha1": "another"}))
     (stale / ROW_FILE).write_text(json.dumps({"test_acc": -1.0}))
     results, _ = run_sequences_as_jobs(spec, 3, None, tmp_path / "jobs", in_process=True, skip_finished=True)
     assert results["test_acc"].min() >= 0.0

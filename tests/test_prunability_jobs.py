@@ -18,7 +18,7 @@ from papers.prunability.imp import ManifoldSweepSpec, imp_curves, manifold_datas
 from papers.prunability.imp_jobs import PROGRESS, imp_curves_as_jobs, imp_jobs as sweep_jobs, imp_run_job
 from papers.prunability.scales import NOTEBOOKS
 from shared.preflight import preflight
-from shared.train.jobs import run_jobs
+from shared.train.jobs import STAMP_FILE, run_jobs
 from shared.train.pruning import ImpProgress, IMPResult, run_imp
 
 
@@ -93,7 +93,7 @@ def test_a_rerun_skips_finished_jobs_and_redoes_a_changed_one(tmp_path):
     assert longer[0].config != jobs[0].config and longer[0].config["run_seed"] == jobs[0].config["run_seed"]
     # an unfinished folder of another config: its progress is not taken over
     (longer[0].run_dir).mkdir(parents=True)
-    (jobs[0].run_dir / imp_jobs.OWNER).rename(longer[0].run_dir / imp_jobs.OWNER)
+    (jobs[0].run_dir / STAMP_FILE).rename(longer[0].run_dir / STAMP_FILE)
     torch.save({"level": 5}, longer[0].run_dir / PROGRESS)
     imp_run_job(longer[0].config, str(longer[0].run_dir))
     rows = pd.read_json(longer[0].run_dir / imp_jobs.JOB_ROWS)

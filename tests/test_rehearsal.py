@@ -73,6 +73,15 @@ def test_verify_reads_nodes_preemption_and_resume(tmp_path):
         (run / "job_done.json").write_text(json.dumps({"attempts": 2}))
     report = rehearsal.verify(tmp_path / "pool")
     assert report["job_nodes"] == ["node0"] and any("not on all 2" in p for p in report["problems"])
+    for name, crashed in (("first", 2), ("second", None)):      # kinds: the second is of the first's kind
+        _run(tmp_path / "kinds" / name, crashed_at=crashed)
+        (tmp_path / "kinds" / name / "launch_config.json").write_text(json.dumps({"arm": "x", "lr": len(name)}))
+    kinds = tmp_path / "kinds" / "_rehearsal_kinds"
+    kinds.mkdir()
+    (kinds / rehearsal.run_kind({"arm": "x"}, ["arm"])).write_text(str((tmp_path / "kinds" / "first").resolve()))
+    report = rehearsal.verify(tmp_path / "kinds", kind_keys=["arm"])
+    assert (report["resumed"], report["same_kind"], report["not_preempted"]) == (1, 1, [])
+    assert rehearsal.verify(tmp_path / "kinds")["not_preempted"] == ["second"]     # without kinds
     (tmp_path / "tokenizer").mkdir()
     (tmp_path / "tokenizer" / "preflight.json").write_text(json.dumps({"runs": []}))
     assert rehearsal.verify(tmp_path / "tokenizer")["problems"] == []          # it plans no training run

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -15,10 +18,11 @@ import torch
 
 from _train_toy import ToyNet, classify_loss, make_data
 from shared.train import ResumableBatches, Trainer, TrainConfig
-from shared.train.jobs import (DONE_MARKER, FAILED_MARKER, JOB_LOG, MAX_RESTARTS_ENV, RESTART_COUNT_ENV, Job,
-                               job_environment, node_main, node_share, run_jobs, slot_devices, visible_gpus,
-                               write_job_list, write_jobs_sbatch)
+from shared.train.job_nodes import CLAIM_FILE, LEASE_S, Claims, node_main, write_job_list, write_jobs_sbatch
+from shared.train.jobs import (DONE_MARKER, FAILED_MARKER, JOB_LOG, MAX_RESTARTS_ENV, RESTART_COUNT_ENV, WAIT, Job,
+                               config_hash, job_environment, run_jobs, slot_devices, visible_gpus)
 from shared.train.launch import REPO_ROOT
+from shared.train.rehearsal_preemption import KIND_KEYS_ENV, KINDS_DIR_ENV
 from shared.train.trainer import REHEARSAL_CRASH_MARKER
 
 HERE = Path(__file__).resolve()
@@ -161,6 +165,21 @@ def test_a_preempted_job_restarts_and_resumes_from_its_checkpoint(tmp_path):
     assert json.loads((crashed.run_dir / "final.json").read_text()) == json.loads((plain.run_dir / "final.json").read_text())
 
 
+def test_with_kind_keys_one_job_of_each_kind_is_preempted(tmp_path):
+    """SHARED_REHEARSAL_KIND_KEYS: of jobs whose configs agree at those keys, only the first to reach its
+    checkpoint is preempted (the kind's file in SHARED_REHEARSAL_KINDS_DIR names it); another kind gets its own."""
+    jobs = [Job(f"j{i}", entry("toy_training"), {"steps": 4, "kind": kind, "i": i}, tmp_path / f"j{i}")
+            for i, kind in enumerate(["a", "a", "a", "b"])]
+    env = {**ENV, "SHARED_REHEARSAL_CRASH": "1", KIND_KEYS_ENV: json.dumps(["kind"]),
+           KINDS_DIR_ENV: str(tmp_path / "kinds")}
+    run_jobs(jobs, slots=1, nnodes=1, env=env, gpus=[], max_restarts=1, in_process=False)
+    crashed = [j.name for j in jobs if (j.run_dir / REHEARSAL_CRASH_MARKER).exists()]
+    assert crashed == ["j0", "j3"]                                # one slot: j0 reaches its checkpoint first
+    assert sorted(p.read_text() for p in (tmp_path / "kinds").iterdir()) == sorted(
+        str(j.run_dir.resolve()) for j in (jobs[0], jobs[3]))
+    assert [(j.run_dir / "starts").read_text().split() for j in jobs] == [["0", "2"], ["0"], ["0"], ["0", "2"]]
+
+
 def test_in_process_runs_the_same_jobs_here(tmp_path):
     jobs = [Job(f"j{i}", entry("sleepy"), {"sleep": 0.0}, tmp_path / f"j{i}") for i in range(2)]
     results = run_jobs(jobs, slots=1, max_restarts=0)           # one slot: in this process by default
@@ -174,12 +193,8 @@ def test_in_process_runs_the_same_jobs_here(tmp_path):
 
 # ---- several nodes ---------------------------------------------------------------------------------
 
-def test_each_node_runs_a_fixed_share_of_the_jobs():
+def test_jobs_on_several_nodes_run_in_their_own_processes():
     jobs = [Job(f"j{i}", entry("sleepy"), {}, Path(f"/tmp/j{i}")) for i in range(5)]
-    assert [j.name for j in node_share(jobs, 2, 0)] == ["j0", "j2", "j4"]
-    assert [j.name for j in node_share(jobs, 2, 1)] == ["j1", "j3"]
-    with pytest.raises(ValueError, match="node_rank"):
-        node_share(jobs, 2, 2)
     with pytest.raises(ValueError, match="in their own processes"):
         run_jobs(jobs, nnodes=2, in_process=True)
 
@@ -189,42 +204,83 @@ def _node_of(job: Job) -> str:
     return re.search(r"=== attempt \d+ \(node (\S+),", (job.run_dir / JOB_LOG).read_text()).group(1)
 
 
-def test_jobs_on_two_localhost_nodes_split_the_work_and_a_failure_on_either_is_reported(tmp_path):
-    """launcher "localhost": one pool process per node on this machine, each running its share in job
-    processes (node k named node<k> in its jobs' logs); the caller gets every job's result."""
-    jobs = [Job(f"j{i}", entry("sleepy"), {"sleep": 0.0}, tmp_path / "jobs" / f"j{i}") for i in range(4)]
+def test_jobs_on_two_localhost_nodes_are_drawn_by_both_and_a_failure_on_either_is_reported(tmp_path):
+    """launcher "localhost": one pool process per node on this machine, each claiming the next unfinished job
+    (node k named node<k> in its jobs' logs); every job runs once; the caller gets every job's result."""
+    jobs = [Job(f"j{i}", entry("sleepy"), {"sleep": 1.0}, tmp_path / "jobs" / f"j{i}") for i in range(6)]
     results = run_jobs(jobs, slots=1, nnodes=2, launcher="localhost", env=ENV, max_restarts=0, progress_s=0.2)
-    assert [r.status for r in results] == ["done"] * 4
-    assert [_node_of(j) for j in jobs] == ["node0", "node1", "node0", "node1"]
+    assert [r.status for r in results] == ["done"] * 6
+    assert all((j.run_dir / "calls").read_text() == "x\n" for j in jobs)              # each job ran once
+    assert {_node_of(j) for j in jobs} == {"node0", "node1"}
+    assert not any((j.run_dir / CLAIM_FILE).exists() for j in jobs)                    # claims released
     assert {p.name for p in (tmp_path / "jobs" / "_nodes" / "logs").iterdir()} == {"launch.node0.log",
                                                                                   "launch.node1.log"}
     rerun = run_jobs(jobs, slots=1, nnodes=2, launcher="localhost", env=ENV, progress_s=0.2)
     assert all((j.run_dir / "calls").read_text() == "x\n" for j in jobs)              # finished jobs skipped
-    assert [r.status for r in rerun] == ["done"] * 4
+    assert [r.status for r in rerun] == ["done"] * 6
     bad = [Job("fine", entry("sleepy"), {"sleep": 0.0}, tmp_path / "bad" / "fine"),
            Job("broken", entry("flaky"), {"fail": 9}, tmp_path / "bad" / "broken")]
     with pytest.raises(RuntimeError, match="(?s)1 of 2 jobs failed.*broken.*flaky failure number 1"):
         run_jobs(bad, slots=1, nnodes=2, launcher="localhost", env=ENV, max_restarts=1, progress_s=0.2)
-    assert json.loads((tmp_path / "bad" / "broken" / FAILED_MARKER).read_text())["node"] == "node1"
+    assert json.loads((tmp_path / "bad" / "broken" / FAILED_MARKER).read_text())["node"] in ("node0", "node1")
+    assert len(re.findall("=== attempt", (tmp_path / "bad" / "broken" / JOB_LOG).read_text())) == 2   # not retried by the other node
 
 
-def test_with_launcher_local_a_node_runs_its_share_then_waits_for_the_others(tmp_path, monkeypatch):
-    """The same notebook on every node: node 1's share ran elsewhere (here: node_main, first); node 0 runs its
-    own and returns once every job is finished."""
+def _claim(job: Job, host: str, pid: int, age_s: float = 0.0) -> None:
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    path = job.run_dir / CLAIM_FILE
+    path.write_text(json.dumps({"node": "elsewhere", "host": host, "pid": pid, "time": time.time()}))
+    os.utime(path, (time.time() - age_s, time.time() - age_s))
+
+
+def test_a_live_claim_is_left_to_its_node_and_a_stale_one_taken_over(tmp_path):
+    """Claims: a job claimed by a live node elsewhere is skipped (take() says WAIT when nothing else is
+    left); a claim past its lease, or of a process gone on this host, is taken over."""
+    jobs = [Job(f"j{i}", entry("sleepy"), {}, tmp_path / f"j{i}") for i in range(4)]
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    _claim(jobs[0], "another-host", 1)                          # live: fresh, on a host we cannot check
+    _claim(jobs[1], "another-host", 1, age_s=LEASE_S + 5)      # stale: past its lease
+    _claim(jobs[2], socket.gethostname(), dead.pid)             # stale: its process is gone
+    _claim(jobs[3], socket.gethostname(), os.getpid())          # live: this process
+    claims = Claims(jobs, failed_since=time.time() - 60)
+    assert [claims.take().name, claims.take().name] == ["j1", "j2"]
+    assert json.loads((jobs[1].run_dir / CLAIM_FILE).read_text())["pid"] == os.getpid()
+    assert claims.take() == WAIT
+    (jobs[0].run_dir / DONE_MARKER).write_text(json.dumps({"config_sha1": config_hash(jobs[0].config)}))
+    claims.release(jobs[3])
+    assert claims.take().name == "j3"
+    claims.release(jobs[1]), claims.release(jobs[2]), claims.release(jobs[3])
+    for job in jobs[1:]:
+        (job.run_dir / FAILED_MARKER).write_text("{}")          # failed in this launch: not retried
+    assert claims.take() is None
+
+
+def test_with_launcher_local_a_node_draws_jobs_then_waits_for_the_others(tmp_path, monkeypatch):
+    """The same notebook on every node: a node that starts late finds the jobs another node finished; one
+    that finds a job claimed elsewhere waits until that job is finished."""
     jobs = [Job(f"j{i}", entry("sleepy"), {"sleep": 0.0}, tmp_path / f"j{i}") for i in range(3)]
     job_list = write_job_list(jobs, slots=1, nnodes=2, max_restarts=0, env=ENV)
-    assert node_main(["--jobs", str(job_list), "--node-rank", "1"]) == 0
-    assert (tmp_path / "j1" / DONE_MARKER).exists() and not (tmp_path / "j0" / DONE_MARKER).exists()
+    assert node_main(["--jobs", str(job_list), "--node-rank", "1"]) == 0               # node 1 alone: all 3
+    assert all((j.run_dir / "calls").read_text() == "x\n" for j in jobs)
     monkeypatch.setenv("SHARED_NODE_RANK", "0")
     results = run_jobs(jobs, slots=1, nnodes=2, launcher="local", env=ENV, max_restarts=0, progress_s=0.2)
     assert [r.status for r in results] == ["done"] * 3
-    assert (tmp_path / "j1" / "calls").read_text() == "x\n"                           # not run again
+    assert all((j.run_dir / "calls").read_text() == "x\n" for j in jobs)              # not run again
+    late = Job("late", entry("sleepy"), {"sleep": 0.0}, tmp_path / "late")
+    _claim(late, "another-host", 1)
+    finisher = threading.Timer(1.5, lambda: (late.run_dir / DONE_MARKER).write_text(
+        json.dumps({"config_sha1": config_hash(late.config)})))
+    finisher.start()
+    t0 = time.time()
+    assert [r.status for r in run_jobs([late], slots=1, nnodes=2, launcher="local", env=ENV, progress_s=0.2)] == ["done"]
+    assert time.time() - t0 >= 1.4 and not (late.run_dir / "calls").exists()           # waited, did not run it
     monkeypatch.delenv("SHARED_NODE_RANK")
     with pytest.raises(ValueError, match="SHARED_NODE_RANK"):
         run_jobs(jobs, slots=1, nnodes=2, launcher="local")
 
 
-def test_the_sbatch_runs_one_share_per_node(tmp_path):
+def test_the_sbatch_runs_one_pool_per_node(tmp_path):
     jobs = [Job(f"j{i}", entry("sleepy"), {}, tmp_path / "jobs" / f"j{i}") for i in range(3)]
     job_list = write_job_list(jobs, slots=8, nnodes=4, max_restarts=2)
     text = write_jobs_sbatch(job_list, nnodes=4, slots=8, sbatch_options=["--partition=gpu"]).read_text()

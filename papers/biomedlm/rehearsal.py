@@ -1,5 +1,6 @@
 """The CPU rehearsal of the full presets (``python ci/run_notebooks.py --scale full --rehearse --paper biomedlm``;
-``ci/rehearsal.py``): the three notebooks at scale full, on 2 torchrun nodes, shrunk only in size.
+``ci/rehearsal.py``): the three notebooks at scale full, on 2 torchrun nodes, shrunk only in size; the pretraining run and one
+finetuning run of each kind (head and task: ``PREEMPT_KINDS``) preempted once and resumed.
 
 Shrunk: the BPE vocabulary (28,896 -> 512, the one size tried, and the model's), the terms inspected (60 -> 8,
 counted at least 3 times rather than 50), the biomedlm-2.7b flavour (2 layers of width 64, context 64), the
@@ -31,6 +32,8 @@ from shared.eval.formats import read_medmcqa, read_medqa
 VOCAB = 512
 FT = {"epochs": 1, "global_batch_size": 2, "micro_batch_size": 1, "checkpoint_every": 1, "log_every": 1,
       "progress_bar": False}
+# one finetuning run preempted per head and task: the runs of a kind differ only in their data files and base
+PREEMPT_KINDS = {"03_finetune_qa": ["head", "task"]}
 NOTEBOOKS = {
     "01_tokenizer": {"vocab_sizes": [VOCAB], "model_vocab": VOCAB, "terms": {"n_terms": 8, "min_count": 3},
                      "show_terms": 8},

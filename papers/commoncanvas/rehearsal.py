@@ -23,8 +23,8 @@ the GPU check): under torch's automatic dynamic shapes they failed in the induct
 ``TrainConfig.compile_dynamic=False``.
 
 03_data_scarcity runs at scale full with each data-set size a job of ``shared.train.jobs`` (scene_jobs.py)
-on 2 nodes of 1 slot each (the rehearsal's nnodes=2 x nproc_per_node=1: on a CPU the slots are the preset's
-``workers``, but each node has one job), each preempted once after its first periodic checkpoint and
+on 2 nodes of 1 slot each (the rehearsal's nnodes=2 x nproc_per_node=1; on a CPU the slots are the preset's
+``workers``, set to 1 here, so each node claims one job), each preempted once after its first periodic checkpoint and
 restarted, resuming from it (EMA weights included). Its training recipe is 02_telephoning's (read from
 02's metrics.json), so 02's overrides shrink it: 4 steps of batch 4 with a checkpoint every 2 steps and 1
 warmup step. Shrunk in 03 itself: the sizes (8, 24 and 48 images; 48 is 02's whole set, so its model is
@@ -73,7 +73,8 @@ NOTEBOOKS = {
         "sample_prompts": 2, "sampling_steps": 2,
         "evaluation": {"images": 2, "resolution": 64, "sampling_steps": 2, "micro_batch_size": 2, "kid_subsets": 2},
     },
-    "03_data_scarcity": {"sizes": [8, 24, UNLABELLED_IMAGES], "grid_prompts": 4},
+    # workers: the jobs at once per node on a CPU; 1, so each node claims one of the two sizes trained here
+    "03_data_scarcity": {"sizes": [8, 24, UNLABELLED_IMAGES], "grid_prompts": 4, "workers": 1},
 }
 HELPER_TRAIN = {"images": 64, "max_steps": 2, "global_batch_size": 8}
 UNLAUNCHED = {

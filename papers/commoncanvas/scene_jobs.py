@@ -31,11 +31,11 @@ from papers.commoncanvas.scene_experiments import evaluate_saved_t2i, train_and_
 from papers.commoncanvas.scene_t2i import load_components
 from papers.commoncanvas.scenes import generate_compositions
 from shared.train.checkpoint import latest_checkpoint
-from shared.train.jobs import Job, config_hash, run_jobs
+from shared.train.jobs import Job, resume_or_reset, run_jobs
 from shared.utils.io import write_json_atomic
 
 JOB_ENTRY_POINT = "papers.commoncanvas.scene_jobs:scarcity_job"
-RESULT_FILE, MODEL_FILE, OWNER_FILE, TRAIN_DIR = "result.json", "model.safetensors", "scarcity_job.json", "train"
+RESULT_FILE, MODEL_FILE, TRAIN_DIR = "result.json", "model.safetensors", "train"
 POOL_SEED, SEEN_SEED, HELD_OUT_SEED = 2_000, 4_000, 6_000      # + the notebook's seed
 
 
@@ -64,16 +64,6 @@ def scarcity_job_config(n: int, components_dir: str | Path, tel_spec: Mapping[st
             "eval": tel_spec["eval"], "seed": seed}
 
 
-def _claim_folder(folder: Path, config: Mapping[str, Any]) -> None:
-    """Make the folder this config's: another config's checkpoints and metrics are removed."""
-    owner = folder / OWNER_FILE
-    sha = config_hash(config)
-    if owner.exists() and json.loads(owner.read_text()).get("config_sha1") == sha:
-        return
-    shutil.rmtree(folder / TRAIN_DIR, ignore_errors=True)
-    write_json_atomic(owner, {"config_sha1": sha})
-
-
 def scarcity_job(config: dict[str, Any], run_dir: str) -> None:
     """Job entry point (shared.train.jobs): train on the first n pool scenes (resuming from the latest
     checkpoint in run_dir/train), score on the seen and held-out prompts; writes run_dir/result.json
@@ -83,7 +73,7 @@ def scarcity_job(config: dict[str, Any], run_dir: str) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     folder = Path(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    _claim_folder(folder, config)
+    resume_or_reset(folder, config, clear=[TRAIN_DIR])      # another config's training is removed
     latest = latest_checkpoint(folder / TRAIN_DIR)
     if latest is not None:
         print(f"resuming from {latest}", flush=True)

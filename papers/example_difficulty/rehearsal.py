@@ -4,8 +4,8 @@ example_difficulty``; ``ci/rehearsal.py``).
 01_train_runs at scale full: every architecture of the full preset on CIFAR-10 and then CIFAR-100, read from a
 data_dir in the binary versions' layout (50 training and 20 test images each), each run a job of
 ``shared.train.jobs`` on 2 nodes of 1 slot each (the rehearsal's nnodes=2 x nproc_per_node=1: two node
-processes on this machine, each running its share of the jobs), preempted once after its first
-periodic checkpoint (SHARED_REHEARSAL_CRASH=1) and restarted, resuming from it. Shrunk: 2 epochs of batch 10 (5
+processes on this machine, each claiming the next unfinished job); one job per data set preempted once after its first
+periodic checkpoint (SHARED_REHEARSAL_CRASH=1, ``PREEMPT_KINDS``) and restarted, resuming from it. Shrunk: 2 epochs of batch 10 (5
 steps each), a checkpoint every epoch, 1 run per architecture, GraNd and EL2N at epochs 1 and 2 (the full
 preset's 10 and 20), GraNd chunks of 10, the MLP's hidden widths and the VGG and ResNet widths and depths (the
 ResNet-20/-32/-50 and VGG-11/-13/-16/-19 variants keep their family and their order of sizes); the
@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 TRAIN_EXAMPLES, TEST_EXAMPLES = 50, 20
+# one job preempted per data set: the jobs of a data set take the same path through a restart
+PREEMPT_KINDS = {"01_train_runs": ["spec.data.name"]}
 NOTEBOOKS = {
     "01_train_runs": {
         "epochs": 2, "checkpoint_epochs": 1, "runs_per_arch": 1, "grand_epoch": [1, 2], "el2n_epoch": [1, 2],

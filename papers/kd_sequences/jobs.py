@@ -33,7 +33,7 @@ from torch import nn
 
 from shared.data.images import ImageSet
 from shared.pipelines.vision_classification import build_classifier, limit_threads, load_image_data
-from shared.train.jobs import Job, config_hash, run_jobs
+from shared.train.jobs import Job, resume_or_reset, run_jobs
 from shared.utils.io import write_json_atomic
 from shared.utils.runtime import default_device
 
@@ -43,7 +43,6 @@ from .sequences import (SequencesSpec, budgets, methods, results_table, seed_bas
 FIRST_RUN_ENTRY_POINT = "papers.kd_sequences.jobs:first_run_job"
 CHAIN_ENTRY_POINT = "papers.kd_sequences.jobs:chain_job"
 ROW_FILE, ROWS_FILE, MODEL_FILE = "row.json", "rows.json", "model.pt"
-CONFIG_STAMP = "job_config_sha1"        # the config hash of the job whose training a folder holds
 
 
 def job_config(spec: SequencesSpec, sequence: str, s: int, seed: int, data_dir: str | Path | None,
@@ -96,10 +95,7 @@ def first_run_job(config: dict[str, Any], run_dir: str) -> None:
     spec, train_set, test_set, flops = _job_data(config)
     seq, s = config["sequence"], config["s"]
     lr, data = sequence_runs(spec, seq, train_set)[0]
-    stamp = Path(run_dir) / CONFIG_STAMP
-    if not (stamp.exists() and stamp.read_text() == config_hash(config)):     # not resuming this config's run
-        shutil.rmtree(Path(run_dir) / "checkpoints", ignore_errors=True)
-        stamp.write_text(config_hash(config))
+    resume_or_reset(run_dir, config, clear=["checkpoints"])      # another config's checkpoints are removed
     model, row = train_one(spec, lr, data, test_set, spec.train.max_steps, seed_base(config["seed"], s), None,
                            None, flops, run_dir=run_dir)
     _finish_training(Path(run_dir), {"sequence": seq, "run": 0, "method": "scratch", "seed": s, "lr": lr,
@@ -116,22 +112,17 @@ def chain_job(config: dict[str, Any], run_dir: str) -> None:
     seq, s, method = config["sequence"], config["s"], config["method"]
     schedule = methods(spec)[method]
     runs_spec, steps_grid, base = sequence_runs(spec, seq, train_set), budgets(spec), seed_base(config["seed"], s)
-    sha = config_hash(config)
     teacher, teacher_file = None, Path(config["first_run_dir"]) / MODEL_FILE
     rows = []
     for k, (lr, data) in enumerate(runs_spec[1:], start=1):
         model = folder = None
         for steps in steps_grid:
             folder = Path(run_dir) / f"run{k}-{steps}"
-            ours = (folder / CONFIG_STAMP).exists() and (folder / CONFIG_STAMP).read_text() == sha
-            if ours and (folder / ROW_FILE).exists():
+            # this config's training resumes (or is skipped when finished); another config's is removed
+            if resume_or_reset(folder, config) and (folder / ROW_FILE).exists():
                 rows.append(json.loads((folder / ROW_FILE).read_text()))
                 model = None
                 continue
-            if not ours:                        # nothing, or a training of another config: start afresh
-                shutil.rmtree(folder, ignore_errors=True)
-                folder.mkdir(parents=True)
-                (folder / CONFIG_STAMP).write_text(sha)
             if schedule is not None and teacher is None:
                 teacher = _load_model(spec, train_set, teacher_file)
             model, row = train_one(spec, lr, data, test_set, steps, base + k, None if schedule is None else teacher,

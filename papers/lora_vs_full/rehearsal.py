@@ -1,6 +1,6 @@
 """The CPU rehearsal of the full presets (``python ci/run_notebooks.py --scale full --rehearse --paper
-lora_vs_full``; ``ci/rehearsal.py``): the four notebooks at scale full, every finetuning run on 2 torchrun nodes
-and preempted once.
+lora_vs_full``; ``ci/rehearsal.py``): the four notebooks at scale full, every finetuning run on 2 torchrun nodes,
+one run of each kind (method, regime, optimizer, packed or not: ``PREEMPT_KINDS``) preempted once.
 
 Shrunk (sizes only): the base is the 2-layer, width-64 Llama that ``make_data_dir`` writes where Llama-2-7B
 goes; sequences of 384 tokens (math IFT 128; code IFT: 3 examples packed per sequence, in groups of 6, as the
@@ -38,6 +38,8 @@ STEPS = 4
 _TRAIN = {"global_batch_size": 2, "micro_batch_size": 1, "checkpoint_every": 2, "log_every": 1,
           "progress_bar": False}
 _CPT = {"warmup_steps": 1, "cooldown_steps": 1}
+# one run preempted per kind: full or LoRA, CPT or IFT, the optimizer, packed sequences or not
+PREEMPT_KINDS = {"02_learning_forgetting": ["method.method", "task.regime", "train.optimizer", "task.packing_group"]}
 NOTEBOOKS = {
     "01_pretrain_base": {},
     "02_learning_forgetting": {

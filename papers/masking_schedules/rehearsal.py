@@ -1,6 +1,7 @@
 """The CPU rehearsal of the full preset (``python ci/run_notebooks.py --scale full --rehearse --paper
-masking_schedules``; ``ci/rehearsal.py``): schedules at scale full, on 2 torchrun nodes, each pretraining run
-preempted once after its first periodic checkpoint and resumed.
+masking_schedules``; ``ci/rehearsal.py``): schedules at scale full, on 2 torchrun nodes, one pretraining run of
+each kind of schedule (fixed, linear; ``PREEMPT_KINDS``) preempted once after its first periodic checkpoint and resumed; the other runs of a
+kind differ from it only in values.
 
 Shrunk (sizes only): transformers' BertForMaskedLM at both sizes cut to 2 layers of width 32, 4 steps of global
 batch 8 (micro-batch 4 per rank) with the MLM loss evaluated and a checkpoint saved every 2, one pretraining seed
@@ -20,6 +21,8 @@ from papers.mosaicbert import rehearsal as mosaicbert_rehearsal
 from shared.eval.glue import MOSAICML_GLUE_TASKS
 
 TINY_HF = mosaicbert_rehearsal.TINY_HF
+# one run preempted per kind of masking schedule: the others of a kind differ only in rates and sizes
+PREEMPT_KINDS = {"schedules": ["masking.kind"]}
 NOTEBOOKS = {
     "schedules": {
         "models": {"base": {"model": TINY_HF}, "large": {"model": TINY_HF}},

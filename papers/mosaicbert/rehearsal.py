@@ -1,6 +1,7 @@
 """The CPU rehearsal of the full presets (``python ci/run_notebooks.py --scale full --rehearse --paper mosaicbert``;
 ``ci/rehearsal.py``): pareto and ablation at scale full, on 2 torchrun nodes, each pretraining run preempted once
-after its first periodic checkpoint and resumed.
+after its first periodic checkpoint and resumed (in the ablation, one run padded and one unpadded:
+``PREEMPT_KINDS``; the other arms differ only in switches of the forward).
 
 Shrunk (sizes only): MosaicBERT's flavours and transformers' BertForMaskedLM cut to 2 layers of width 32, 4 steps
 of global batch 8 (micro-batch 4 per rank), two checkpoints per Pareto run and a periodic checkpoint at step 2 in
@@ -37,6 +38,8 @@ PER_TASK = {t: {"epochs": 1, "micro_batch_size": 8} for t in MOSAICML_GLUE_TASKS
 EVAL = {"task_train": 16, "task_eval": 8, "finetune": {"epochs": 1, "micro_batch_size": 8, "seq_len": 64},
         "per_task": PER_TASK, "seeds": [19], "task_seeds": {t: [19] for t in ("rte", "stsb", "mrpc", "sst2", "cola")}}
 
+# the ablation's arms: one preempted with unpadding, one without (the other switches change the forward only)
+PREEMPT_KINDS = {"ablation": ["model.unpad"]}
 NOTEBOOKS = {
     "pareto": {
         "models": {"bert": {"base": TINY_HF, "large": TINY_HF},

@@ -34,7 +34,7 @@ import torch
 
 from shared.pipelines.vision_classification import (ClassifierTrainSpec, ImageDataSpec, build_classifier,
                                                     limit_threads, load_image_data)
-from shared.train.jobs import Job, config_hash, run_jobs
+from shared.train.jobs import Job, resume_or_reset, run_jobs
 from shared.train.pruning import IMPResult, ImpProgress, SnapshotAtStep
 from shared.utils.io import write_json_atomic
 
@@ -42,7 +42,7 @@ from .imp import (ImpSweepSpec, ManifoldDataSpec, SweepImpSpec, arch_imp_spec, c
                   manifold_dataset, pca_dataset, run_seed)
 
 JOB_ENTRY_POINT = "papers.prunability.imp_jobs:imp_run_job"
-JOB_ROWS, PROGRESS, OWNER = "imp_rows.json", "imp_progress.pt", "imp_job.json"
+JOB_ROWS, PROGRESS = "imp_rows.json", "imp_progress.pt"
 KINDS = ("manifolds", "images")
 
 
@@ -92,17 +92,6 @@ def _job_data(config: dict[str, Any]):
     return pca_dataset(train_full, test_full, config["dim"])
 
 
-def _claim_folder(run_dir: Path, config: dict[str, Any]) -> None:
-    """Make run_dir this config's: the progress and checkpoints of another config's run are removed."""
-    owner = run_dir / OWNER
-    sha = config_hash(config)
-    if owner.exists() and json.loads(owner.read_text()).get("config_sha1") == sha:
-        return
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-    (run_dir / PROGRESS).unlink(missing_ok=True)
-    write_json_atomic(owner, {"config_sha1": sha})
-
-
 def _save_progress(run_dir: Path, progress: ImpProgress) -> None:
     tmp = run_dir / f".{PROGRESS}.tmp"
     torch.save({"level": progress.level, "masks": progress.masks, "weights": progress.weights,
@@ -126,7 +115,7 @@ def imp_run_job(config: dict[str, Any], run_dir: str) -> None:
     folder = Path(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     limit_threads(config["threads"])
-    _claim_folder(folder, config)
+    resume_or_reset(folder, config, clear=["checkpoints", PROGRESS])   # another config's run is removed
     train_set, test_set = _job_data(config)
     train = ClassifierTrainSpec.from_dict(config["train"])
     imp = SweepImpSpec.from_dict(config["imp"])

@@ -4,8 +4,8 @@ scaling_inference``; ``ci/rehearsal.py``).
 empirical runs at scale full on 2 torchrun nodes with the paper's grid cut to sizes only: two MPT-style sizes of
 width 8 and 16 (one layer) at ratios 10-250 and 10-30 tokens/param (the fewest runs the analysis accepts: five at
 10-100 for the typical fit, one above 100 to extrapolate to, one seed replicate for the noise), sequences of 256
-tokens in global batches of 16 (2 ranks x 8), warmup capped at 2 steps, a checkpoint every 4 steps (every run
-longer than that is preempted once and resumes), a loss record every step, 8 held-out sequences per domain.
+tokens in global batches of 16 (2 ranks x 8), warmup capped at 2 steps, a checkpoint every 4 steps (one run
+of each size longer than that is preempted once and resumes: ``PREEMPT_KINDS``), a loss record every step, 8 held-out sequences per domain.
 The vocabulary of data_dir's tokenizer is a few dozen words, so that embeddings do not dominate the total
 parameter count and the runs stay short. Everything else is the full preset's: total N, the smoothed final
 training loss as the fitted loss, MPT architecture (ALiBi, LayerNorm, GELU, no bias, tied embeddings), bf16 (fp32
@@ -26,6 +26,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from papers.scaling_inference.scales import size
 from shared.data.tokenizer import DEFAULT_SPECIAL_TOKENS, wrap_tokenizer
 
+# one run preempted per model size: the runs of a size differ only in their token budgets and seeds
+PREEMPT_KINDS = {"empirical": ["run.size"]}
 NOTEBOOKS = {
     "empirical": {
         "seq_len": 256, "max_warmup_steps": 2, "log_every": 1, "checkpoint_every": 4,

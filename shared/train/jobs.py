@@ -16,26 +16,16 @@ is pinned to one GPU by CUDA_VISIBLE_DEVICES (`slot_devices`: round-robin over t
 so more slots than GPUs share them); without GPUs each slot is one CPU process. Every job gets
 OMP_NUM_THREADS (on CPU 1; on GPU the node's cores over the slots, unless already set).
 
-Several nodes (`nnodes` > 1): node k runs jobs k, k + nnodes, k + 2 nnodes, ... (`node_share`: a fixed
-share, so no node needs a lock on the shared file system and a rerun of a node redoes exactly its own),
-each node its own pool of `slots` processes, started by `python -m shared.train.jobs --jobs FILE
---node-rank K` (FILE: `<jobs' folder>/_nodes/jobs.json`, written here). The launcher (default
-SHARED_LAUNCHER, as `run_training`'s) says how the nodes start:
-- "slurm": `_nodes/jobs.sbatch` (one task per node; `srun` runs the command with SLURM_NODEID as the
-  rank) is submitted with `sbatch --wait` and the first node's log followed;
-- "localhost": every node's process on this machine (node k logs to `_nodes/logs/launch.node<k>.log`),
-  the CPU rehearsal of a multi-node launch;
-- "local": the same notebook runs on every node (SHARED_NODE_RANK or SLURM_NODEID gives the rank); this
-  node runs its share here, then waits until every other node's jobs are finished (their markers).
-A job that still fails after its retries leaves `job_failed.json`, which the waiting nodes read.
+Several nodes (`nnodes` > 1): every node runs a pool of `slots` processes claiming the next unfinished job
+of the one list, started by the launcher (slurm, localhost or local): `shared.train.job_nodes`.
 
 Per job, in `job.run_dir`: `launch_config.json` (its config), `logs/job.log` (stdout and stderr of
 every attempt, appended, each after a "=== attempt k ===" line), and after success `job_done.json`
 (the marker: config hash, attempts, seconds). A rerun skips jobs whose marker holds the same config
 hash (a different config in a finished run_dir is refused), and restarts unfinished ones; an entry
 point that trains with TrainConfig(run_dir=run_dir, resume="latest") continues from its latest
-checkpoint. A failing attempt is retried up to `max_restarts` times (default SHARED_MAX_RESTARTS,
-else 0); the job's environment says which attempt it is (SHARED_JOB_RESTART_COUNT, from 0) and how
+checkpoint, after `resume_or_reset(run_dir, config, clear=[...])` has removed another config's. A failing
+attempt is retried up to `max_restarts` times (default SHARED_MAX_RESTARTS, else 0); the job's environment says which attempt it is (SHARED_JOB_RESTART_COUNT, from 0) and how
 many restarts it has (SHARED_JOB_MAX_RESTARTS), which `shared.train.trainer.rehearsal_crash` reads
 for the CPU rehearsal's preemption. Jobs that still fail are reported together, each with its log's
 tail, in one RuntimeError raised after every other job has finished. While jobs run, a progress
@@ -50,12 +40,11 @@ into an old out_dir recomputes everything.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import os
-import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -65,12 +54,11 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from .launch import (REPO_ROOT, TAIL_CHARS, _stream, child_environment, default_launcher, default_node_rank,
-                     submit_slurm)
+from .launch import (TAIL_CHARS, child_environment, default_launcher)
 from .runner import _absolute, load_entry_point
 
 log = logging.getLogger(__name__)
@@ -78,7 +66,7 @@ log = logging.getLogger(__name__)
 CONFIG_FILE = "launch_config.json"
 DONE_MARKER = "job_done.json"
 FAILED_MARKER = "job_failed.json"
-NODES_DIR = "_nodes"
+STAMP_FILE = "job_config_stamp.json"   # resume_or_reset: the config a folder's training belongs to
 JOB_LOG = "logs/job.log"
 # read by shared.train.trainer.rehearsal_crash (names repeated there)
 RESTART_COUNT_ENV = "SHARED_JOB_RESTART_COUNT"
@@ -114,6 +102,7 @@ class JobResult:
 @dataclass
 class _Progress:
     total: int
+    where: str = ""
     done: int = 0
     skipped: int = 0
     failed: int = 0
@@ -121,9 +110,12 @@ class _Progress:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def line(self, started: float) -> str:
+        if self.where:          # one node of several: the others' jobs are not counted here
+            return (f"{self.where}{self.done} jobs done here, {len(self.running)} running, {self.failed} failed, "
+                    f"{self.skipped} of {self.total} finished before ({time.time() - started:.0f} s)")
         waiting = self.total - self.done - self.skipped - self.failed - len(self.running)
         skipped = f" ({self.skipped} finished before)" if self.skipped else ""
-        return (f"jobs: {self.done + self.skipped}/{self.total} done{skipped}, {len(self.running)} running, "
+        return (f"{self.where}jobs: {self.done + self.skipped}/{self.total} done{skipped}, {len(self.running)} running, "
                 f"{self.failed} failed, {waiting} waiting ({time.time() - started:.0f} s)")
 
 
@@ -196,6 +188,31 @@ def finished(job: Job) -> bool:
     return True
 
 
+def resume_or_reset(folder: str | Path, config: Mapping[str, Any], clear: Sequence[str] | None = None) -> bool:
+    """For a job entry point that trains in `folder` (its run_dir or a subfolder): True when `folder` holds
+    this config's training already (its STAMP_FILE has the config's hash: resume from what is there); else
+    remove `clear` (paths relative to `folder`; None: everything in it), stamp the folder with this config and
+    return False. So a job whose config changed never resumes another config's checkpoints."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp, sha = folder / STAMP_FILE, config_hash(config)
+    try:
+        if json.loads(stamp.read_text()).get("config_sha1") == sha:
+            return True
+    except (OSError, ValueError, AttributeError):
+        pass
+    targets = [folder / c for c in clear] if clear is not None else [p for p in folder.iterdir() if p != stamp]
+    for path in targets:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    tmp = folder / f".{STAMP_FILE}.tmp"
+    tmp.write_text(json.dumps({"config_sha1": sha}))
+    os.replace(tmp, stamp)
+    return False
+
+
 def log_tail(path: Path, chars: int = TAIL_CHARS) -> str:
     if not path.exists():
         return ""
@@ -225,21 +242,71 @@ def _mark_done(job: Job, attempts: int, seconds: float) -> None:
         {"name": job.name, "config_sha1": config_hash(job.config), "attempts": attempts, "seconds": seconds}))
 
 
-class _Pool:
-    """Runs jobs in subprocesses, one worker thread per slot."""
+class _Queue:
+    """The jobs of one node, in order (no claims)."""
 
-    def __init__(self, jobs: Sequence[Job], slots: int, max_restarts: int, env: Mapping[str, str] | None,
-                 timeout: float | None, progress: _Progress, echo: Callable[[str], None]):
-        self.queue = list(reversed(jobs))
+    heartbeat_s = 30.0
+
+    def __init__(self, jobs: Sequence[Job]):
+        self.jobs = list(reversed(jobs))
+
+    def take(self) -> Job | None:
+        return self.jobs.pop() if self.jobs else None
+
+    def refresh(self, job: Job) -> None:
+        pass
+
+    def release(self, job: Job) -> None:
+        pass
+
+
+WAIT = "wait"        # JobSource.take: nothing to take now, but another node's claim may still go stale
+
+
+class JobSource(Protocol):
+    """Where a pool's slots take their jobs: `_Queue` (one node) or `job_nodes.Claims` (several)."""
+
+    heartbeat_s: float      # how often a running job's claim is refreshed
+
+    def take(self) -> Job | str | None: ...         # a job, WAIT, or None when nothing is left
+
+    def refresh(self, job: Job) -> None: ...
+
+    def release(self, job: Job) -> None: ...
+
+
+class _Pool:
+    """Runs jobs in subprocesses, one worker thread per slot, each taking its jobs from `source`."""
+
+    def __init__(self, source: JobSource, slots: int, max_restarts: int, env: Mapping[str, str] | None,
+                 timeout: float | None, progress: _Progress, echo: Callable[[str], None], poll_s: float = 2.0):
+        self.source = source
         self.slots, self.max_restarts, self.env, self.timeout = slots, max_restarts, env, timeout
-        self.progress, self.echo = progress, echo
+        self.progress, self.echo, self.poll_s = progress, echo, poll_s
         self.results: dict[str, JobResult] = {}
         self.procs: dict[int, subprocess.Popen] = {}
         self.stopping = False
 
     def _next(self) -> Job | None:
-        with self.progress.lock:
-            return self.queue.pop() if self.queue and not self.stopping else None
+        while True:
+            with self.progress.lock:
+                job = None if self.stopping else self.source.take()
+            if job != WAIT:
+                return job
+            time.sleep(self.poll_s)
+
+    def _wait(self, proc: subprocess.Popen, job: Job) -> int:
+        """proc's exit code, refreshing the job's claim meanwhile; raises TimeoutExpired after self.timeout."""
+        deadline = None if self.timeout is None else time.time() + self.timeout
+        beat = self.source.heartbeat_s
+        while True:
+            wait = beat if deadline is None else min(beat, max(0.0, deadline - time.time()))
+            try:
+                return proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                if deadline is not None and time.time() >= deadline:
+                    raise
+                self.source.refresh(job)
 
     def _attempt(self, job: Job, slot: int, device: str | None, attempt: int) -> int:
         cmd = [sys.executable, "-m", "shared.train.worker", "--entry-point", _absolute(job.entry_point),
@@ -252,7 +319,7 @@ class _Pool:
             with self.progress.lock:
                 self.procs[slot] = proc
             try:
-                return proc.wait(timeout=self.timeout)
+                return self._wait(proc, job)
             except subprocess.TimeoutExpired:
                 _stop(proc)
                 out.write(f"\n=== killed after {self.timeout} s ===\n")
@@ -288,6 +355,7 @@ class _Pool:
                         job.name, job.run_dir, "failed", attempt + 1, seconds,
                         f"exit code {code}; log {job.run_dir / JOB_LOG}\n{log_tail(job.run_dir / JOB_LOG)}")
                     _mark_failed(job, self.results[job.name])
+                self.source.release(job)
 
     def stop(self) -> None:
         with self.progress.lock:
@@ -368,7 +436,8 @@ def run_jobs(jobs: Sequence[Job], *, slots: int = 1, nnodes: int = 1, launcher: 
     if nnodes > 1:
         if in_process or skip_finished is False:
             raise ValueError("jobs on several nodes run in their own processes and skip finished jobs")
-        return _run_on_nodes(jobs, slots, nnodes, launcher or default_launcher(), max_restarts, env, timeout,
+        from .job_nodes import run_on_nodes       # job_nodes builds on this module
+        return run_on_nodes(jobs, slots, nnodes, launcher or default_launcher(), max_restarts, env, timeout,
                              progress_s, echo)
     in_process = slots == 1 if in_process is None else in_process
     skip_finished = not in_process if skip_finished is None else skip_finished
@@ -384,7 +453,8 @@ def run_jobs(jobs: Sequence[Job], *, slots: int = 1, nnodes: int = 1, launcher: 
     if in_process:
         ran = {r.name: r for r in _run_in_process(todo, max_restarts, progress, echo)}
     else:
-        ran = _run_pool(todo, slots, max_restarts, env, timeout, gpus, progress, progress_s, started, echo)
+        ran = _run_pool(_Queue(todo), len(todo), slots, max_restarts, env, timeout, gpus, progress, progress_s,
+                        started, echo)
     echo(progress.line(started))
     results = [ran.get(job.name) or JobResult(job.name, job.run_dir, "skipped") for job in jobs]
     failed = [r for r in results if r.status == "failed"]
@@ -394,15 +464,15 @@ def run_jobs(jobs: Sequence[Job], *, slots: int = 1, nnodes: int = 1, launcher: 
     return results
 
 
-def _run_pool(jobs: Sequence[Job], slots: int, max_restarts: int, env: Mapping[str, str] | None,
-              timeout: float | None, gpus: Sequence[str] | None, progress: _Progress, progress_s: float,
-              started: float, echo: Callable[[str], None]) -> dict[str, JobResult]:
+def _run_pool(source: JobSource, n_jobs: int, slots: int, max_restarts: int,
+              env: Mapping[str, str] | None, timeout: float | None, gpus: Sequence[str] | None, progress: _Progress,
+              progress_s: float, started: float, echo: Callable[[str], None]) -> dict[str, JobResult]:
     gpus = visible_gpus() if gpus is None else list(gpus)
     if gpus and slots > len(gpus):
         log.warning("%d job slots on %d GPUs: some GPUs run several jobs at once", slots, len(gpus))
-    pool = _Pool(jobs, slots, max_restarts, env, timeout, progress, echo)
+    pool = _Pool(source, slots, max_restarts, env, timeout, progress, echo)
     threads = [threading.Thread(target=pool.work, args=(k, device), daemon=True)
-               for k, device in enumerate(slot_devices(min(slots, max(1, len(jobs))), gpus))]
+               for k, device in enumerate(slot_devices(min(slots, max(1, n_jobs)), gpus))]
     for t in threads:
         t.start()
     shown, last = None, 0.0
@@ -424,150 +494,6 @@ def _run_pool(jobs: Sequence[Job], slots: int, max_restarts: int, env: Mapping[s
     return pool.results
 
 
-# ---- several nodes -----------------------------------------------------------------------------------
-
-def node_share(jobs: Sequence[Job], nnodes: int, node_rank: int) -> list[Job]:
-    """The jobs node `node_rank` of `nnodes` runs: every nnodes-th job from its rank on."""
-    if not 0 <= node_rank < nnodes:
-        raise ValueError(f"node_rank must be in [0, {nnodes}), got {node_rank}")
-    return list(jobs)[node_rank::nnodes]
-
-
-def nodes_dir(jobs: Sequence[Job]) -> Path:
-    """`<the folder holding every job's run_dir>/_nodes`: the job list, the sbatch and the nodes' logs."""
-    return Path(os.path.commonpath([str(job.run_dir.resolve().parent) for job in jobs])) / NODES_DIR
-
-
-def write_job_list(jobs: Sequence[Job], *, slots: int, nnodes: int, max_restarts: int,
-                   env: Mapping[str, str] | None = None, timeout: float | None = None) -> Path:
-    """`nodes_dir(jobs)/jobs.json`: every job and how each node runs its share (read by `node_main`)."""
-    folder = nodes_dir(jobs)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "jobs.json"
-    path.write_text(json.dumps({
-        "slots": slots, "nnodes": nnodes, "max_restarts": max_restarts, "env": dict(env or {}), "timeout": timeout,
-        "jobs": [{"name": j.name, "entry_point": _absolute(j.entry_point), "config": j.config,
-                  "run_dir": str(j.run_dir.resolve())} for j in jobs]}, indent=1))
-    return path
-
-
-def node_command(job_list: Path, node_rank: int | str) -> list[str]:
-    """argv that runs one node's share of the jobs in `job_list`."""
-    return [sys.executable, "-m", "shared.train.jobs", "--jobs", str(job_list), "--node-rank", str(node_rank)]
-
-
-def write_jobs_sbatch(job_list: Path, *, nnodes: int, slots: int, sbatch_options: Sequence[str] = ()) -> Path:
-    """`jobs.sbatch` beside `job_list`: one task per node, each running its share (SLURM_NODEID as the rank)
-    with `slots` GPUs, logging to `logs/launch.<host>.log`."""
-    folder = job_list.parent
-    (folder / "logs").mkdir(parents=True, exist_ok=True)
-    q = shlex.quote
-    command = " ".join(map(q, node_command(job_list, "RANK"))).replace("RANK", '"$SLURM_NODEID"')
-    lines = ["#!/bin/bash", f"#SBATCH --job-name={folder.parent.name}-jobs", f"#SBATCH --nodes={nnodes}",
-             "#SBATCH --ntasks-per-node=1", f"#SBATCH --gpus-per-node={slots}",
-             f"#SBATCH --output={folder / 'logs'}/slurm-%j.out", *[f"#SBATCH {opt}" for opt in sbatch_options],
-             "set -euo pipefail", f"cd {q(str(REPO_ROOT))}",
-             f"export PYTHONPATH={q(str(REPO_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}",
-             f"srun bash -c {q(command + ' > ' + str(folder / 'logs') + '/launch.$(hostname).log 2>&1')}"]
-    path = folder / "jobs.sbatch"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _node_result(job: Job) -> JobResult:
-    """A job's outcome as its markers record it (after the nodes have stopped)."""
-    if finished(job):
-        done = json.loads((job.run_dir / DONE_MARKER).read_text())
-        return JobResult(job.name, job.run_dir, "done", done.get("attempts", 0), done.get("seconds", 0.0))
-    failed = job.run_dir / FAILED_MARKER
-    error = (json.loads(failed.read_text()).get("error") if failed.exists() else
-             f"its node stopped before it finished; the nodes' logs are in {nodes_dir([job]).parent / NODES_DIR}")
-    return JobResult(job.name, job.run_dir, "failed", error=error)
-
-
-def _run_on_nodes(jobs: Sequence[Job], slots: int, nnodes: int, launcher: str, max_restarts: int,
-                  env: Mapping[str, str] | None, timeout: float | None, progress_s: float,
-                  echo: Callable[[str], None]) -> list[JobResult]:
-    job_list = write_job_list(jobs, slots=slots, nnodes=nnodes, max_restarts=max_restarts, env=env, timeout=timeout)
-    started = time.time()
-    if launcher == "slurm":
-        code = submit_slurm(write_jobs_sbatch(job_list, nnodes=nnodes, slots=slots))
-        if code != 0:
-            echo(f"the SLURM job of {job_list} exited with {code}; logs in {job_list.parent / 'logs'}")
-    elif launcher == "localhost":
-        threads = [threading.Thread(target=_stream, daemon=True, args=(
-            node_command(job_list, k), child_environment({**(env or {}), "SHARED_NODE_NAME": f"node{k}",
-                                                          "SHARED_NODE_RANK": str(k)}),
-            job_list.parent / "logs" / f"launch.node{k}.log", k == 0, None)) for k in range(nnodes)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    else:
-        rank = default_node_rank(nnodes)
-        if rank is None:
-            raise ValueError(f"jobs on {nnodes} nodes with launcher 'local': run the notebook on every node with "
-                             "SHARED_NODE_RANK=0 .. nnodes-1 (or under srun), or use launcher 'slurm'")
-        mine = node_share(jobs, nnodes, rank)
-        try:
-            run_jobs(mine, slots=slots, max_restarts=max_restarts, in_process=False, skip_finished=True, env=env,
-                     timeout=timeout, progress_s=progress_s, echo=echo)
-        except RuntimeError as e:       # reported with every node's failures below
-            echo(str(e)[:TAIL_CHARS])
-        _wait_for_nodes(jobs, started, progress_s, echo)
-    results = [_node_result(job) for job in jobs]
-    echo(f"jobs on {nnodes} nodes: {sum(r.status == 'done' for r in results)}/{len(jobs)} done "
-         f"({time.time() - started:.0f} s)")
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        raise RuntimeError(f"{len(failed)} of {len(jobs)} jobs failed:\n" + "\n".join(
-            f"--- {r.name} ({r.run_dir}) ---\n{r.error}" for r in failed))
-    return results
-
-
-def _wait_for_nodes(jobs: Sequence[Job], started: float, progress_s: float, echo: Callable[[str], None],
-                    stale_s: float = 300.0) -> None:
-    """Wait until every job is finished or has failed on its node. A failure marker written more than
-    `stale_s` seconds before this node started is an earlier launch's (its node clears it when it starts)."""
-    shown = None
-    while True:
-        done = sum(finished(job) for job in jobs)
-        failed = sum((job.run_dir / FAILED_MARKER).exists()
-                     and (job.run_dir / FAILED_MARKER).stat().st_mtime > started - stale_s for job in jobs)
-        if done + failed == len(jobs):
-            return
-        if (done, failed) != shown:
-            echo(f"waiting for the other nodes: {done}/{len(jobs)} jobs done, {failed} failed "
-                 f"({time.time() - started:.0f} s)")
-            shown = (done, failed)
-        time.sleep(progress_s)
-
-
-def node_main(argv: Sequence[str] | None = None) -> int:
-    """`python -m shared.train.jobs --jobs FILE --node-rank K`: run node K's share of FILE's jobs (a pool of
-    its `slots`, finished jobs skipped); exit 1 if any of them failed (their job_failed.json says why)."""
-    parser = argparse.ArgumentParser(description=node_main.__doc__)
-    parser.add_argument("--jobs", required=True, help="the job list write_job_list wrote")
-    parser.add_argument("--node-rank", type=int, required=True)
-    args = parser.parse_args(argv)
-    spec = json.loads(Path(args.jobs).read_text())
-    jobs = [Job(j["name"], j["entry_point"], j["config"], Path(j["run_dir"])) for j in spec["jobs"]]
-    mine = node_share(jobs, spec["nnodes"], args.node_rank)
-    print(f"node {node_name()} (rank {args.node_rank} of {spec['nnodes']}): {len(mine)} of {len(jobs)} jobs, "
-          f"{spec['slots']} at a time", flush=True)
-    try:
-        run_jobs(mine, slots=spec["slots"], max_restarts=spec["max_restarts"], in_process=False, skip_finished=True,
-                 env=spec["env"], timeout=spec["timeout"], echo=lambda line: print(line, flush=True))
-    except RuntimeError as e:
-        print(e, flush=True)
-        return 1
-    return 0
-
-
-__all__ = ["CONFIG_FILE", "DONE_MARKER", "FAILED_MARKER", "JOB_LOG", "Job", "JobResult", "MAX_RESTARTS_ENV",
-           "RESTART_COUNT_ENV", "config_hash", "finished", "job_environment", "node_main", "node_name", "node_share",
-           "pool_description", "run_jobs", "slot_devices", "visible_gpus", "write_job_list", "write_jobs_sbatch"]
-
-
-if __name__ == "__main__":
-    sys.exit(node_main())
+__all__ = ["CONFIG_FILE", "DONE_MARKER", "FAILED_MARKER", "JOB_LOG", "Job", "JobResult", "JobSource",
+           "MAX_RESTARTS_ENV", "RESTART_COUNT_ENV", "STAMP_FILE", "config_hash", "finished", "job_environment",
+           "node_name", "pool_description", "resume_or_reset", "run_jobs", "slot_devices", "visible_gpus"]

@@ -64,6 +64,7 @@ from .checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, sa
 from .config import TrainConfig
 from .metrics import METRICS_FILE, History, MetricsLogger
 from .optim import build_optimizer
+from .rehearsal_preemption import KINDS_DIR_ENV, claim_kind, kind_keys, preempted_for_kind
 from .schedules import build_lr_scheduler
 from .throughput import mfu, model_flops_per_token, peak_flops
 
@@ -129,7 +130,8 @@ def rehearsal_crash(run_dir: str | Path, step: int) -> None:
     torchrun, or in a job of shared.train.jobs (SHARED_JOB_RESTART_COUNT / SHARED_JOB_MAX_RESTARTS), with a
     restart left, every rank exits right after the run's first periodic checkpoint, once per run
     (``run_dir/rehearsal_crashed`` holds the step), so the restart and the resume from that checkpoint run as
-    they would after a node failure. A no-op otherwise."""
+    they would after a node failure; with SHARED_REHEARSAL_KIND_KEYS, only the first run of each kind
+    (``shared.train.rehearsal_preemption``). A no-op otherwise."""
     if os.environ.get(REHEARSAL_CRASH_ENV) != "1":
         return
     if "TORCHELASTIC_RUN_ID" in os.environ:
@@ -143,7 +145,14 @@ def rehearsal_crash(run_dir: str | Path, step: int) -> None:
     marker = Path(run_dir) / REHEARSAL_CRASH_MARKER
     if marker.exists():
         return
+    keys, kinds_dir = kind_keys(), os.environ.get(KINDS_DIR_ENV)
     D.barrier()                 # every rank has written its part of the checkpoint
+    if keys is not None and kinds_dir:           # one run per kind (shared.train.rehearsal_preemption)
+        if D.is_main_process():
+            claim_kind(run_dir, keys, kinds_dir)
+        D.barrier()
+        if not preempted_for_kind(run_dir, keys, kinds_dir):
+            return
     if D.is_main_process():
         marker.write_text(f"{step}\n")
     D.barrier()
