@@ -19,7 +19,8 @@ first periodic checkpoint of each run; torchrun restarts it and it resumes). A n
 the first run of each kind is preempted (``shared.train.rehearsal_preemption``: a restart costs about 7 s of
 the 2 cores, for runs that differ only in values). After the notebook, ``verify`` reads every launched run's
 folder: both nodes' logs (or, for a run of a job pool, its job log and a second attempt; the pool's jobs must
-have run on both nodes), the crash marker and the run's last step, and that every kind had a preempted run.
+have run on both nodes), the crash marker and the run's last step, and, for a run not preempted, whether a run
+of its kind was.
 """
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ Each notebook runs in its own papermill process with one BLAS/OpenMP thread (two
 use a 2-core machine better than one notebook with two threads). Executed notebooks and their
 results go to ``runs/<scale>/<paper>/<notebook>/``. Within a paper, a notebook named ``NN_name``
 waits for every notebook of that paper with a smaller ``NN`` (training before figures); notebooks
-without a numeric prefix, or with the same one, are independent.
+without a numeric prefix, or with the same one, are independent. Notebooks whose claims compare
+wall-clock times (``RUN_ALONE``) run last, with nothing beside them.
 
 Prints live progress (cell k/n of each running notebook), then a time table, then a failure report
 naming each failed notebook and its failing cell's error. Exits 1 if any notebook failed.
@@ -18,7 +19,7 @@ naming each failed notebook and its failing cell's error. Exits 1 if any noteboo
 
 ``--rehearse`` runs each notebook that has a rehearsal (``papers/<paper>/rehearsal.py``; see
 ``ci/rehearsal.py``) at scale full, shrunk by preset overrides, on a generated data_dir in the full layout,
-on 2 nodes of torchrun on this machine with one preemption per training run, into
+on 2 nodes of torchrun on this machine with one preemption per training run (or per kind of run), into
 ``runs/full-rehearsal/``; it then checks each notebook's launched runs (both nodes, the restart, the
 resume) and lists the notebooks without a rehearsal.
 """
@@ -45,6 +46,9 @@ import rehearsal  # noqa: E402
 PAPERS = REPO / "papers"
 SCALES = ("smoke", "small", "full")
 PREFIX = re.compile(r"^(\d+)_")
+# notebooks whose claims compare wall-clock times: they run last and alone, since a notebook beside them on the
+# same cores shifts their timings (commoncanvas speedups' same-compute control moved 9% with one beside it)
+RUN_ALONE = {"commoncanvas/speedups"}
 
 
 @dataclass
@@ -234,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     if not jobs:
         print(f"no notebooks found under {args.papers_dir}")
         return 0
+    jobs.sort(key=lambda j: j.key in RUN_ALONE)          # stable: the timed notebooks last
     extra = {name: parse_value(value) for name, value in args.param}
     for name in ("scale", "out_dir"):
         if name in extra:
@@ -272,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[skip] {job.key}: {job.error}", flush=True)
         running = [j for j in jobs if j.status == "running"]
         for job in [j for j in jobs if j.status == "pending"]:
-            if len(running) >= args.jobs:
+            if len(running) >= args.jobs or any(j.key in RUN_ALONE for j in running):
+                break
+            if job.key in RUN_ALONE and running:      # wait until it can run alone
                 break
             if all(d.status == "ok" for d in blocked_by(job, jobs)):
                 start(job, args, extra, runs_dir)

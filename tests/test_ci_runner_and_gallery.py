@@ -49,6 +49,7 @@ def toy_run(tmp_path_factory):
     make_notebook(papers / "toy" / "02_after_good.ipynb", "x = 1")
     make_notebook(papers / "broken" / "01_bad.ipynb", "def f():\n    raise RuntimeError('deliberate failure 42')\nf()")
     make_notebook(papers / "broken" / "02_needs_bad.ipynb", "x = 1")
+    make_notebook(papers / "commoncanvas" / "speedups.ipynb", "x = 1")     # in RUN_ALONE: runs last, alone
     (papers / "toy" / "README.md").write_text("# Toy paper\n")
     proc = subprocess.run([sys.executable, str(REPO / "ci" / "run_notebooks.py"), "--papers-dir", str(papers),
                            "--runs-dir", str(root / "runs"), "--heartbeat", "1"],
@@ -69,6 +70,11 @@ def test_runner_runs_in_order_reports_times_and_failures(toy_run):
     assert "broken/01_bad" in report and "RuntimeError" in report and "deliberate failure 42" in report
     assert "broken/02_needs_bad (skipped)" in report      # a dependent of a failed notebook does not run
     assert "[run ] toy/01_good" in out
+    events = re.findall(r"^\[(run |ok  |FAIL|skip)\] (\S+?)(?::| in |$)", out, re.MULTILINE)
+    alone = events.index(("run ", "commoncanvas/speedups"))
+    started = [key for kind, key in events[:alone] if kind == "run "]
+    ended = [key for kind, key in events[:alone] if kind in ("ok  ", "FAIL")]
+    assert sorted(started) == sorted(ended) and len(started) == 3       # the timed notebook ran last and alone
 
 
 def test_runner_refuses_unknown_parameter_and_paper(tmp_path, toy_run):
@@ -78,7 +84,7 @@ def test_runner_refuses_unknown_parameter_and_paper(tmp_path, toy_run):
     bad = subprocess.run(cmd + ["--paper", "toy", "-p", "sed", "1"], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "sed" in bad.stderr and "seed" in bad.stderr
     bad = subprocess.run(cmd + ["--paper", "nope"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode != 0 and "broken, toy" in bad.stderr
+    assert bad.returncode != 0 and "broken, commoncanvas, toy" in bad.stderr
 
 
 class _Links(HTMLParser):
