@@ -33,8 +33,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from .jobs import (DONE_MARKER, FAILED_MARKER, WAIT, Job, JobResult, _prepare, _Progress, _run_pool, finished,
-                   node_name)
+from .job_pool import (DONE_MARKER, FAILED_MARKER, WAIT, Job, JobResult, _prepare, _Progress, _run_pool, finished,
+                       node_name)
 from .launch import (REPO_ROOT, _stream, child_environment, default_node_rank, submit_slurm)
 from .runner import _absolute
 
