@@ -142,7 +142,7 @@ def _run_node(jobs: Sequence[Job], *, slots: int, max_restarts: int, env: Mappin
               timeout: float | None, progress_s: float, echo: Callable[[str], None],
               lease_s: float = LEASE_S) -> dict[str, JobResult]:
     """This node's part of a launch on several nodes: a pool of `slots` processes claiming the jobs of the
-    shared list one by one (_Claims) until none is left; returns the results of the jobs this node ran."""
+    shared list one by one (Claims) until none is left; returns the results of the jobs this node ran."""
     started = time.time()
     progress = _Progress(len(jobs), where=f"node {node_name()}: ")
     progress.skipped = sum(finished(job) for job in jobs)
@@ -171,7 +171,7 @@ def write_job_list(jobs: Sequence[Job], *, slots: int, nnodes: int, max_restarts
 
 
 def node_command(job_list: Path, node_rank: int | str) -> list[str]:
-    """argv that runs one node's share of the jobs in `job_list`."""
+    """argv that runs one node's pool over the jobs in `job_list`."""
     return [sys.executable, "-m", "shared.train.job_nodes", "--jobs", str(job_list), "--node-rank", str(node_rank)]
 
 
@@ -232,9 +232,9 @@ def run_on_nodes(jobs: Sequence[Job], slots: int, nnodes: int, launcher: str, ma
         if rank is None:
             raise ValueError(f"jobs on {nnodes} nodes with launcher 'local': run the notebook on every node with "
                              "SHARED_NODE_RANK=0 .. nnodes-1 (or under srun), or use launcher 'slurm'")
+        # returns once every job is finished or has failed, here or on another node (they are reported below)
         _run_node(jobs, slots=slots, max_restarts=max_restarts, env=env, timeout=timeout, progress_s=progress_s,
-                  echo=echo)            # failures are reported with every node's below
-        _wait_for_nodes(jobs, started, progress_s, echo)
+                  echo=echo)
     results = [_node_result(job) for job in jobs]
     echo(f"jobs on {nnodes} nodes: {sum(r.status == 'done' for r in results)}/{len(jobs)} done "
          f"({time.time() - started:.0f} s)")
@@ -243,24 +243,6 @@ def run_on_nodes(jobs: Sequence[Job], slots: int, nnodes: int, launcher: str, ma
         raise RuntimeError(f"{len(failed)} of {len(jobs)} jobs failed:\n" + "\n".join(
             f"--- {r.name} ({r.run_dir}) ---\n{r.error}" for r in failed))
     return results
-
-
-def _wait_for_nodes(jobs: Sequence[Job], started: float, progress_s: float, echo: Callable[[str], None],
-                    stale_s: float = 300.0) -> None:
-    """Wait until every job is finished or has failed on its node. A failure marker written more than
-    `stale_s` seconds before this node started is an earlier launch's (its node clears it when it starts)."""
-    shown = None
-    while True:
-        done = sum(finished(job) for job in jobs)
-        failed = sum((job.run_dir / FAILED_MARKER).exists()
-                     and (job.run_dir / FAILED_MARKER).stat().st_mtime > started - stale_s for job in jobs)
-        if done + failed == len(jobs):
-            return
-        if (done, failed) != shown:
-            echo(f"waiting for the other nodes: {done}/{len(jobs)} jobs done, {failed} failed "
-                 f"({time.time() - started:.0f} s)")
-            shown = (done, failed)
-        time.sleep(progress_s)
 
 
 def node_main(argv: Sequence[str] | None = None) -> int:

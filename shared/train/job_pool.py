@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 import torch
 
+from shared.utils.io import write_json_atomic
+
 from .launch import TAIL_CHARS, child_environment
 from .runner import _absolute, load_entry_point
 
@@ -172,9 +174,7 @@ def resume_or_reset(folder: str | Path, config: Mapping[str, Any], clear: Sequen
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
-    tmp = folder / f".{STAMP_FILE}.tmp"
-    tmp.write_text(json.dumps({"config_sha1": sha}))
-    os.replace(tmp, stamp)
+    write_json_atomic(stamp, {"config_sha1": sha})
     return False
 
 
