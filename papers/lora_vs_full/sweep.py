@@ -24,6 +24,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from papers.lora_vs_full.base import load_base
@@ -122,6 +123,27 @@ def results_frame(out_dir: str | Path, names, base_metrics: bool = True) -> pd.D
         for r in evals:
             rows.append({**desc, "step": r["step"], "samples": r["step"] * per_step, **_metrics(r), **final})
     return pd.DataFrame(rows)
+
+
+def one_row_per_duration(evals: pd.DataFrame, sweep: Mapping) -> pd.DataFrame:
+    """evals with, for conditions that train one run per duration ("separate"), only each run's own final
+    evaluation (and the base model's step 0): the rows a learning / forgetting curve is drawn from."""
+    separate = evals["condition"].map(lambda c: duration_mode_of(sweep, c) == "separate")
+    return evals[~separate | (evals["step"] == 0) | (evals["step"] == evals.groupby("run")["step"].transform("max"))]
+
+
+def extra_forgetting(reference: pd.DataFrame, other: pd.DataFrame) -> float | None:
+    """How much more `other` forgets than `reference` at matched learning (the paper's one learning-forgetting
+    curve, Fig. 4): reference's (target_loss, source_loss) points, sorted by target loss and linearly
+    interpolated, read at each of other's points inside reference's target-loss range; the mean of other's
+    source_loss minus that. Rows: one condition's evaluated points (step > 0) of each side, every LR and
+    duration. None when no point of other lies inside reference's range."""
+    ref = reference.sort_values("target_loss")
+    inside = other[(other["target_loss"] >= ref["target_loss"].min()) & (other["target_loss"] <= ref["target_loss"].max())]
+    if inside.empty:
+        return None
+    at = np.interp(inside["target_loss"], ref["target_loss"], ref["source_loss"])
+    return float(np.mean(inside["source_loss"].to_numpy() - at))
 
 
 def best_lr(evals: pd.DataFrame, metric: str = "target_loss", lower_is_better: bool = True,
